@@ -1,0 +1,201 @@
+"""The command line: parse options, call the core, render results. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from dreamflow_cli import __version__
+from dreamflow_cli.config import KEYS, load_settings, starter_config, user_config_dir
+from dreamflow_cli.engine import choose_profile, default_profile_values
+from dreamflow_cli.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, DreamflowError, UsageError
+from dreamflow_cli.monitor import Status
+from dreamflow_cli.storage import atomic_write
+from dreamflow_cli.ui import Progress, error_line, stderr_console, stdout_console
+
+
+class DreamflowGroup(TyperGroup):
+    """Adds the one place where exceptions become a one-line message and an exit code.
+    Typer keeps handling its own usage errors (exit 2) and --help."""
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        console = stderr_console()
+        debug = os.environ.get("DREAMFLOW_DEBUG") == "1"
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except BrokenPipeError:
+            # The reader (`| head`) went away; there is no one left to tell.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = EXIT_UNEXPECTED
+        except KeyboardInterrupt:
+            console.print("Interrupted: nothing was saved for the unfinished story.")
+            code = EXIT_INTERRUPTED
+        except DreamflowError as exc:
+            if debug:
+                traceback.print_exc()
+            error_line(console, exc.message, exc.hint)
+            code = exc.exit_code
+        except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
+            if debug:
+                traceback.print_exc()
+            error_line(console, f"unexpected {type(exc).__name__}: {exc}",
+                       "run again with DREAMFLOW_DEBUG=1 for a traceback, and report it")
+            code = EXIT_UNEXPECTED
+        raise typer.Exit(code)
+
+
+app = typer.Typer(
+    cls=DreamflowGroup,
+    help="Calm, child-safe bedtime stories from a small local language model. No cloud.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(help="Create or inspect the configuration file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOption = typer.Option(None, "--config", help="Config file to use (else $DREAMFLOW_CONFIG, "
+                            "./dreamflow.toml, the user config dir).", dir_okay=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"dreamflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Calm, child-safe bedtime stories from a small local language model. No cloud."""
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(..., help="What the story is about, e.g. \"a sleepy dragon\"."),
+    name: Optional[str] = typer.Option(None, "--name", help="The child's name: they become the hero."),
+    age: Optional[int] = typer.Option(None, "--age", min=1, max=12, help="The child's age (1-12)."),
+    scenes: Optional[int] = typer.Option(None, "--scenes", min=1, max=8, help="Scenes and pictures \\[default: 3]."),
+    images: Optional[bool] = typer.Option(None, "--images/--no-images", help="Draw a picture per scene \\[default: on]."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**31 - 1, help="Seed for a repeatable story."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
+    low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard",
+                                              help="Memory profile \\[default: standard]."),
+    ctx: Optional[int] = typer.Option(None, "--ctx", min=1, help="Override the context size."),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Override the batch size."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the thread count."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Override the story's token budget."),
+    repack: Optional[bool] = typer.Option(None, "--repack/--no-repack",
+                                          help="llama.cpp weight repacking: faster, more memory."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the story."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log lines."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Write a bedtime story and its pictures into a new folder."""
+    from dreamflow_cli.pipeline import StoryRequest, plan_story, write_story
+
+    settings = load_settings(
+        {"name": name, "age": age, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
+         "model": model, "low_memory": low_memory, "n_ctx": ctx, "n_batch": batch, "n_threads": threads,
+         "max_tokens": max_tokens, "repack": repack},
+        config_path=config,
+    )
+    request = StoryRequest(prompt=prompt, name=settings.name, age=settings.age, scenes=settings.scenes,
+                           images=settings.images, seed=settings.seed)
+    plan = plan_story(request, settings)
+    status = Status()
+    progress = Progress(stderr_console(), status, quiet=quiet)
+    with progress.running():
+        result = write_story(plan, settings, status=status, on_update=progress.on_update, verbose=verbose)
+
+    if as_json:
+        print(json.dumps(result.summary(), ensure_ascii=False))
+        return
+    out_console = stdout_console()
+    if out_console.is_terminal:
+        from rich.markdown import Markdown
+
+        out_console.print(Markdown(result.story.markdown()))
+    else:
+        sys.stdout.write(f"{result.story.title}\n\n{result.story.text}\n")
+    if not quiet:
+        meta = result.metadata
+        stderr_console().print(
+            f"Saved to {result.story_dir} ({meta['generated_tokens']} tokens, "
+            f"{meta['tokens_per_second']:.1f} tok/s, {meta['profile']['name']} profile)")
+
+
+def _profile_defaults(profile: str) -> dict[str, int | bool]:
+    return default_profile_values(profile, os.cpu_count() or 1)
+
+
+@config_app.command("init")
+def config_init(
+    path: Optional[Path] = typer.Option(None, "--path", help="Where to write \\[default: the user config dir]."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+) -> None:
+    """Write a starting config file with every key at its default."""
+    import tomli_w
+
+    target = path or user_config_dir() / "config.toml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = tomli_w.dumps(starter_config(_profile_defaults)).encode("utf-8")
+    try:
+        atomic_write(target, b"# dreamflow configuration; see config.example.toml for every key.\n" + data,
+                     overwrite=force)
+    except FileExistsError:
+        raise UsageError(f"{target} already exists", "pass --force to replace it") from None
+    print(target)
+
+
+@config_app.command("show")
+def config_show(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard", help="Show this profile."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Show the effective settings and where each came from."""
+    settings = load_settings({"low_memory": low_memory}, config_path=config)
+    profile = choose_profile(settings.low_memory, os.cpu_count() or 1, settings.profile_config,
+                             settings.profile_flags)
+    rows = []
+    for key in KEYS:
+        value = getattr(settings, key.name)
+        rows.append((key.name, None if value is None else str(value) if isinstance(value, Path) else value,
+                     settings.sources.get(key.name, "default")))
+    for field_name in ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack"):
+        table = profile.name.replace("-", "_")
+        rows.append((f"{table}.{field_name}", getattr(profile, field_name),
+                     settings.sources.get(f"{table}.{field_name}", "default")))
+    if as_json:
+        print(json.dumps({"config_file": str(settings.config_path) if settings.config_path else None,
+                          "profile": profile.name,
+                          "settings": {k: {"value": v, "source": s} for k, v, s in rows}}))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"config file: {settings.config_path or 'none'}", title_justify="left")
+    for column in ("key", "value", "source"):
+        table.add_column(column)
+    for key, value, source in rows:
+        table.add_row(key, "" if value is None else str(value), source)
+    stdout_console().print(table)
+
+
+def main() -> None:
+    app()
+

@@ -1,0 +1,293 @@
+"""Settings: one frozen dataclass, built in one function, with one precedence.
+
+    defaults < config file < environment < command-line flags
+
+Config file lookup (first that applies): ``--config PATH``, ``$DREAMFLOW_CONFIG``,
+``./dreamflow.toml``, then ``config.toml`` in the platform's user config directory.
+An explicitly named file must exist; the implicit ones are optional.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from dreamflow_cli.errors import ConfigError
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+PROFILE_NAMES = ("standard", "low_memory")
+PROFILE_KEYS = ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack")
+ENV_CONFIG = "DREAMFLOW_CONFIG"
+
+
+def parse_bool(text: str, where: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(
+        f"{where} has invalid value {text!r}",
+        f"use one of: {', '.join(TRUE_WORDS + FALSE_WORDS)} (any case)",
+    )
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its type, default, bounds and the environment variables that set it."""
+
+    name: str
+    kind: type
+    default: Any
+    env: tuple[str, ...] = ()  # earlier names win over later (legacy) ones
+    low: float | None = None
+    high: float | None = None
+    doc: str = ""
+
+    def accepted(self) -> str:
+        if self.kind is bool:
+            return "true or false"
+        if self.kind in (int, float):
+            word = "an integer" if self.kind is int else "a number"
+            if self.low is not None and self.high is not None:
+                return f"{word} from {self.low:g} to {self.high:g}"
+            if self.low is not None:
+                return f"{word} ≥ {self.low:g}"
+            return word
+        return "a string" if self.kind is str else "a path"
+
+    def coerce(self, value: Any, where: str) -> Any:
+        """Turn a TOML value or an environment string into this key's type, or raise ConfigError."""
+        bad = ConfigError(f"{where} has invalid value {value!r}", f"{self.name} accepts {self.accepted()}")
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return parse_bool(value, where)
+            raise bad
+        if self.kind in (int, float):
+            if isinstance(value, bool):
+                raise bad
+            if isinstance(value, str):
+                try:
+                    value = self.kind(value.strip())
+                except ValueError:
+                    raise bad from None
+            if self.kind is int and not isinstance(value, int):
+                raise bad
+            if not isinstance(value, (int, float)):
+                raise bad
+            value = self.kind(value)
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                raise bad
+            return value
+        if not isinstance(value, str):
+            raise bad
+        if self.kind is Path:
+            return Path(value).expanduser() if value else None
+        return value or None
+
+
+KEYS: tuple[Key, ...] = (
+    Key("model", str, None, ("DREAMFLOW_MODEL", "LOCAL_MODEL_PATH"),
+        doc="Model file path or catalog name; empty = first known model in models_dir."),
+    Key("models_dir", Path, Path("models"), ("DREAMFLOW_MODELS_DIR",),
+        doc="Where downloaded GGUF models live (relative paths are from the working directory)."),
+    Key("out_dir", Path, Path("stories"), ("DREAMFLOW_OUT_DIR",),
+        doc="Where story folders are written."),
+    Key("low_memory", bool, False, ("DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE"),
+        doc="Use the low-memory profile (context 512, batch 128, 2 threads, 128 tokens)."),
+    Key("scenes", int, 3, ("DREAMFLOW_SCENES",), 1, 8, doc="Scenes (and pictures) per story."),
+    Key("images", bool, True, ("DREAMFLOW_IMAGES",), doc="Draw one placeholder picture per scene."),
+    Key("seed", int, None, ("DREAMFLOW_SEED",), 0, 2**31 - 1, doc="Sampling seed; unset = random."),
+    Key("name", str, None, ("DREAMFLOW_NAME",), doc="Default child's name for the hero."),
+    Key("age", int, None, ("DREAMFLOW_AGE",), 1, 12, doc="Default child's age (1-12)."),
+    Key("temperature", float, 0.7, ("DREAMFLOW_TEMPERATURE",), 0, 2, doc="Sampling temperature."),
+    Key("top_p", float, 0.9, (), 0, 1, doc="Nucleus sampling cut-off."),
+    Key("top_k", int, 40, (), 0, 1000, doc="Top-k sampling (0 = off)."),
+    Key("min_p", float, 0.05, (), 0, 1, doc="Min-p sampling cut-off."),
+    Key("repeat_penalty", float, 1.1, (), 1, 2, doc="Penalty for repeated tokens."),
+)
+KEY_BY_NAME = {k.name: k for k in KEYS}
+PROFILE_KEY = Key("profile value", int, None, (), 1, 1 << 20)
+REPACK_KEY = Key("repack", bool, None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str | None = None
+    models_dir: Path = Path("models")
+    out_dir: Path = Path("stories")
+    low_memory: bool = False
+    scenes: int = 3
+    images: bool = True
+    seed: int | None = None
+    name: str | None = None
+    age: int | None = None
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    # Per-profile values from the config file ([standard] / [low_memory] tables).
+    profile_config: Mapping[str, Mapping[str, int | bool]] = field(default_factory=lambda: MappingProxyType({}))
+    # --ctx/--batch/--threads/--max-tokens: applied to whichever profile is chosen.
+    profile_flags: Mapping[str, int | bool] = field(default_factory=lambda: MappingProxyType({}))
+    config_path: Path | None = None
+    # key -> where its value came from ("default", "config file", "env NAME", "flag")
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def sampling(self) -> dict[str, float]:
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+            "min_p": self.min_p,
+            "repeat_penalty": self.repeat_penalty,
+        }
+
+
+def user_config_dir(env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if platform.startswith("win"):
+        base = Path(env["APPDATA"]) if env.get("APPDATA") else home / "AppData" / "Roaming"
+    elif platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    return base / "dreamflow"
+
+
+def find_config_file(
+    explicit: Path | None, env: Mapping[str, str], cwd: Path
+) -> tuple[Path | None, str]:
+    """Return (path or None, how it was found). Named files must exist; implicit ones may not."""
+    if explicit is not None:
+        named, how = Path(explicit), "--config"
+    elif env.get(ENV_CONFIG):
+        named, how = Path(env[ENV_CONFIG]), ENV_CONFIG
+    else:
+        for candidate, how in ((cwd / "dreamflow.toml", "./dreamflow.toml"),
+                               (user_config_dir(env) / "config.toml", "user config dir")):
+            if candidate.is_file():
+                return candidate, how
+        return None, "none"
+    if not named.is_file():
+        raise ConfigError(
+            f"config file {named} (from {how}) does not exist",
+            "create it with `dreamflow config init`, or fix the path",
+        )
+    return named, how
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}",
+                          "fix the file, or start again with `dreamflow config init --force`") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}",
+                          "check the path and its permissions") from None
+
+
+def _profile_tables(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, int | bool]]:
+    tables: dict[str, dict[str, int | bool]] = {}
+    for profile in PROFILE_NAMES:
+        table = raw.get(profile, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{profile}] must be a table",
+                              f"write it as [{profile}] with keys {', '.join(PROFILE_KEYS)}")
+        for key, value in table.items():
+            if key not in PROFILE_KEYS:
+                raise ConfigError(f"{path}: unknown key {profile}.{key}",
+                                  f"[{profile}] accepts {', '.join(PROFILE_KEYS)}")
+            kind = REPACK_KEY if key == "repack" else PROFILE_KEY
+            tables.setdefault(profile, {})[key] = kind.coerce(value, f"{path}: {profile}.{key}")
+    return tables
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    config_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build the effective settings. ``flags`` holds only options the user actually gave
+    (None values are ignored); profile flags use the keys n_ctx/n_batch/n_threads/max_tokens."""
+    env = dict(os.environ if env is None else env)
+    cwd = cwd or Path.cwd()
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+
+    values: dict[str, Any] = {k.name: k.default for k in KEYS}
+    sources: dict[str, str] = {k.name: "default" for k in KEYS}
+
+    path, _how = find_config_file(config_path, env, cwd)
+    profile_config: dict[str, dict[str, int | bool]] = {}
+    if path is not None:
+        raw = read_config_file(path)
+        for key, value in raw.items():
+            if key in PROFILE_NAMES:
+                continue
+            if key not in KEY_BY_NAME:
+                raise ConfigError(
+                    f"{path}: unknown key {key!r}",
+                    f"accepted keys: {', '.join(list(KEY_BY_NAME) + [f'[{p}]' for p in PROFILE_NAMES])}",
+                )
+            values[key] = KEY_BY_NAME[key].coerce(value, f"{path}: {key}")
+            sources[key] = f"config file {path}"
+        profile_config = _profile_tables(raw, path)
+        for profile, table in profile_config.items():
+            for key in table:
+                sources[f"{profile}.{key}"] = f"config file {path}"
+
+    for key in KEYS:
+        for var in key.env:
+            if env.get(var, "").strip() != "":
+                values[key.name] = key.coerce(env[var], f"environment variable {var}")
+                sources[key.name] = f"env {var}"
+                break
+
+    profile_flags: dict[str, int | bool] = {}
+    for name, value in flags.items():
+        if name in PROFILE_KEYS:
+            kind = REPACK_KEY if name == "repack" else PROFILE_KEY
+            profile_flags[name] = kind.coerce(value, f"--{name}")
+            sources[name] = "flag"
+        elif name in KEY_BY_NAME:
+            values[name] = KEY_BY_NAME[name].coerce(value, f"option for {name}") \
+                if not isinstance(value, Path) else value
+            sources[name] = "flag"
+        else:  # a programming error, not a user one
+            raise KeyError(f"unknown setting {name}")
+
+    return Settings(
+        **values,
+        profile_config=MappingProxyType({k: MappingProxyType(v) for k, v in profile_config.items()}),
+        profile_flags=MappingProxyType(profile_flags),
+        config_path=path,
+        sources=MappingProxyType(sources),
+    )
+
+
+def starter_config(defaults: Callable[[str], Mapping[str, int | bool]]) -> dict[str, Any]:
+    """The document `dreamflow config init` writes: every key at its default.
+    ``defaults(profile)`` gives the profile table (it depends on the machine's cores)."""
+    doc: dict[str, Any] = {}
+    for key in KEYS:
+        if key.default is None:
+            continue  # TOML has no null; unset keys are documented in config.example.toml
+        doc[key.name] = str(key.default) if isinstance(key.default, Path) else key.default
+    for profile in PROFILE_NAMES:
+        doc[profile] = dict(defaults(profile))
+    return doc

@@ -1,0 +1,262 @@
+"""The language-model engine: profile choice, loading, and token-by-token generation.
+
+``llama_cpp`` is imported only inside ``load_model`` so ``--help`` and ``doctor`` stay fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from dreamflow_cli.errors import ConfigError, ModelError, UsageError
+
+# The memory guide's two profiles. n_threads is a cap: the machine may have fewer cores.
+# repack: llama.cpp's CPU weight repacking (`use_extra_bufts`) is faster but keeps a second copy
+# of the weights; low-memory trades ~10% speed for roughly half the peak RSS.
+PROFILE_DEFAULTS: Mapping[str, Mapping[str, int | bool]] = {
+    "standard": {"n_ctx": 1024, "n_batch": 256, "n_threads": 4, "max_tokens": 256, "repack": True},
+    "low_memory": {"n_ctx": 512, "n_batch": 128, "n_threads": 2, "max_tokens": 128, "repack": False},
+}
+MIN_CTX = 128
+# Leave room for at least a short story after the prompt; below this we refuse.
+MIN_STORY_TOKENS = 32
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # "standard" or "low-memory"
+    n_ctx: int
+    n_batch: int
+    n_threads: int
+    max_tokens: int
+    repack: bool = True
+    use_mmap: bool = True
+    use_mlock: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def profile_key(low_memory: bool) -> str:
+    return "low_memory" if low_memory else "standard"
+
+
+def default_profile_values(key: str, cores: int) -> dict[str, int | bool]:
+    values = dict(PROFILE_DEFAULTS[key])
+    values["n_threads"] = max(1, min(values["n_threads"], cores))
+    return values
+
+
+def choose_profile(
+    low_memory: bool,
+    cores: int,
+    configured: Mapping[str, Mapping[str, int | bool]] | None = None,
+    flags: Mapping[str, int | bool] | None = None,
+) -> Profile:
+    """Guide defaults (threads capped by ``cores``) < config table for the profile < flags."""
+    key = profile_key(low_memory)
+    values = default_profile_values(key, cores)
+    values.update((configured or {}).get(key, {}))
+    values.update(flags or {})
+    if values["n_ctx"] < MIN_CTX:
+        raise ConfigError(f"n_ctx {values['n_ctx']} is too small", f"use at least {MIN_CTX}")
+    if values["max_tokens"] < MIN_STORY_TOKENS:
+        raise ConfigError(f"max_tokens {values['max_tokens']} is too small for a story",
+                          f"use at least {MIN_STORY_TOKENS}")
+    return Profile(name=key.replace("_", "-"), **values)
+
+
+def fit_max_tokens(prompt_tokens: int, max_tokens: int, n_ctx: int) -> int:
+    """The story budget so that prompt + story never exceeds the context window."""
+    room = n_ctx - prompt_tokens
+    if room < MIN_STORY_TOKENS:
+        raise UsageError(
+            f"the prompt takes {prompt_tokens} of the {n_ctx}-token context, "
+            f"leaving no room for a story",
+            "shorten the prompt, or raise the context with --ctx",
+        )
+    return min(max_tokens, room)
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    generated_tokens: int
+    max_tokens: int  # the budget actually used (after fitting into the context)
+    seconds: float
+    first_token_seconds: float
+    finish_reason: str  # "stop" (the model ended) or "length" (budget ran out)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.generated_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class _LogGate:
+    """llama.cpp logs through one process-wide C callback; keep it silent unless verbose."""
+
+    verbose = False
+    _installed: Any = None
+
+    @classmethod
+    def install(cls, llama_cpp: Any, verbose: bool) -> None:
+        cls.verbose = verbose
+        if cls._installed is None:
+            @llama_cpp.llama_log_callback
+            def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+                if cls.verbose:
+                    sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+            cls._installed = callback  # a reference, or ctypes frees the trampoline
+            llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def llama_cpp_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llama_cpp_python")
+    except PackageNotFoundError:
+        return None
+
+
+class LoadedModel:
+    def __init__(self, llama: Any, llama_cpp: Any, profile: Profile, path: Path, load_seconds: float):
+        self._llama = llama
+        self._llama_cpp = llama_cpp
+        self.profile = profile
+        self.path = path
+        self.load_seconds = load_seconds
+        self._formatter = self._chat_formatter()
+
+    def _chat_formatter(self) -> Any:
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def text_of(token: int) -> str:
+            return self._llama._model.token_get_text(token) if token != -1 else ""
+
+        return Jinja2ChatFormatter(template=template, eos_token=text_of(self._llama.token_eos()),
+                                   bos_token=text_of(self._llama.token_bos()))
+
+    def chat_prompt(self, system: str, user: str) -> str:
+        """Render the conversation with the model's own chat template (ChatML, Zephyr, …)."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        if self._formatter is None:
+            return f"{system}\n\n{user}\n\n"
+        return self._formatter(messages=messages).prompt
+
+    def tokenize(self, prompt: str) -> list[int]:
+        # Templates write their own BOS; a template-less prompt needs the model's.
+        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=self._formatter is None, special=True)
+
+    def _is_end(self, token: int) -> bool:
+        vocab = self._llama._model.vocab
+        # A control token (a new turn, a role tag) ends the story as surely as end-of-generation.
+        return bool(self._llama_cpp.llama_vocab_is_eog(vocab, token)
+                    or self._llama_cpp.llama_vocab_is_control(vocab, token))
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        sampling: Mapping[str, float],
+        seed: int,
+        on_token: Callable[[int], None] | None = None,
+    ) -> Generation:
+        prompt_ids = self.tokenize(prompt)
+        budget = fit_max_tokens(len(prompt_ids), max_tokens, self.profile.n_ctx)
+        self._llama.set_seed(seed)
+        out: list[int] = []
+        finish = "length"
+        started = time.perf_counter()
+        first = 0.0
+        for token in self._llama.generate(
+            prompt_ids,
+            temp=sampling["temperature"],
+            top_p=sampling["top_p"],
+            top_k=int(sampling["top_k"]),
+            min_p=sampling["min_p"],
+            repeat_penalty=sampling["repeat_penalty"],
+            reset=True,
+        ):
+            if not out:
+                first = time.perf_counter() - started
+            if self._is_end(token):
+                finish = "stop"
+                break
+            out.append(token)
+            if on_token is not None:
+                on_token(len(out))
+            if len(out) >= budget:
+                break
+        seconds = time.perf_counter() - started
+        text = self._llama.detokenize(out).decode("utf-8", errors="ignore")
+        return Generation(text=text, prompt_tokens=len(prompt_ids), generated_tokens=len(out),
+                          max_tokens=budget, seconds=seconds, first_token_seconds=first,
+                          finish_reason=finish)
+
+    def close(self) -> None:
+        self._llama.close()
+
+
+@contextlib.contextmanager
+def _repacking(low_level: Any, enabled: bool) -> Iterator[None]:
+    """llama-cpp-python has no argument for ``use_extra_bufts``; it builds its model params from
+    ``llama_model_default_params()``, so we hand it defaults with the field switched off."""
+    original = low_level.llama_model_default_params
+    if enabled or not hasattr(original(), "use_extra_bufts"):
+        yield
+        return
+
+    def without_repacking() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    low_level.llama_model_default_params = without_repacking
+    try:
+        yield
+    finally:
+        low_level.llama_model_default_params = original
+
+
+def load_model(path: Path, profile: Profile, *, seed: int = 0, verbose: bool = False) -> LoadedModel:
+    import llama_cpp
+    import llama_cpp.llama_cpp as low_level
+
+    _LogGate.install(llama_cpp, verbose)
+    started = time.perf_counter()
+    # verbose=True stops llama-cpp-python from redirecting fd 1/2 to /dev/null during load (which
+    # would swallow our own live display); the log gate above keeps llama.cpp quiet instead, and
+    # the library's own Python-level prints are caught here.
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stderr(io.StringIO())
+    try:
+        with sink, _repacking(low_level, profile.repack):
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=profile.n_ctx,
+                n_batch=profile.n_batch,
+                n_threads=profile.n_threads,
+                n_threads_batch=profile.n_threads,
+                use_mmap=profile.use_mmap,
+                use_mlock=profile.use_mlock,
+                seed=seed,
+                verbose=True,
+            )
+        llama.verbose = verbose  # later calls (generate) check this flag before printing
+    except ValueError as exc:
+        raise ModelError(f"llama.cpp could not load {path}: {exc}",
+                         "the file may be damaged or of an unsupported architecture; "
+                         "re-download it with `dreamflow download-model NAME --force`") from None
+    return LoadedModel(llama, llama_cpp, profile, Path(path), time.perf_counter() - started)

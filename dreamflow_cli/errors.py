@@ -1,0 +1,52 @@
+"""The one error family of dreamflow.
+
+Every failure a user can cause or fix is a DreamflowError carrying the process exit code and a
+hint that says what to do next; ``cli.main`` is the only place that turns them into output.
+"""
+
+from __future__ import annotations
+
+# Documented in README ("Exit codes"); scripts rely on these numbers, so never renumber.
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_MEMORY = 4
+EXIT_DOWNLOAD = 5
+EXIT_CONTENT = 6
+EXIT_INTERRUPTED = 130
+
+
+class DreamflowError(Exception):
+    exit_code = EXIT_UNEXPECTED
+
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(DreamflowError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """An invalid config file, environment variable or option value."""
+
+
+class ModelError(DreamflowError):
+    exit_code = EXIT_MODEL
+
+
+class NotEnoughMemoryError(DreamflowError):
+    exit_code = EXIT_MEMORY
+
+
+class DownloadError(DreamflowError):
+    exit_code = EXIT_DOWNLOAD
+
+
+class ContentBlockedError(DreamflowError):
+    exit_code = EXIT_CONTENT

@@ -1,0 +1,96 @@
+"""Terminal rendering (the UI layer, with cli.py): consoles, the live status line, error lines."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Iterator
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.text import Text
+
+from dreamflow_cli.monitor import Status
+
+
+def human_bytes(n: int | float | None) -> str:
+    if n is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit in ("B", "KB", "MB") else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def plain_terminal() -> bool:
+    return os.environ.get("TERM") == "dumb"
+
+
+def stderr_console() -> Console:
+    # Bound to the stderr object of this moment: llama-cpp-python swaps sys.stderr while it
+    # loads, and our display must not follow it into a sink.
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def stdout_console() -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def status_line(status: Status) -> Text:
+    text = Text()
+    text.append(f"{status.phase:<16}", style="bold cyan")
+    if status.max_tokens:
+        text.append(f"  tokens {status.tokens}/{status.max_tokens}")
+        text.append(f"  {status.tokens_per_second():5.1f} tok/s")
+    text.append(f"  RSS {human_bytes(status.rss)}", style="magenta")
+    text.append(f"  available {human_bytes(status.available)}", style="green")
+    return text
+
+
+class Progress:
+    """Shows a run's Status: live on a terminal, a line per phase on TERM=dumb, else nothing."""
+
+    def __init__(self, console: Console, status: Status, *, quiet: bool):
+        self.console = console
+        self.status = status
+        if quiet or not console.is_terminal:
+            self.mode = "off"
+        elif plain_terminal() or console.is_dumb_terminal:
+            self.mode = "plain"
+        else:
+            self.mode = "live"
+        self._last_phase = ""
+
+    def on_update(self, status: Status) -> None:
+        if self.mode == "plain" and status.phase != self._last_phase:
+            self._last_phase = status.phase
+            self.console.print(f"dreamflow: {status.phase}…")
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]Warning:[/] {message}" if self.console.color_system else f"Warning: {message}")
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        if self.mode != "live":
+            yield
+            return
+        spinner = Spinner("dots", style="cyan")
+
+        def render() -> Group:
+            return Group(Text.assemble(spinner.render(self.console.get_time()), " ", status_line(self.status)))
+
+        with Live(get_renderable=render, console=self.console, refresh_per_second=4, transient=True):
+            yield
+
+
+def error_line(console: Console, message: str, hint: str | None) -> None:
+    text = Text()
+    text.append("Error: ", style="bold red")
+    text.append(message.rstrip("."))
+    if hint:
+        text.append(". Hint: ", style="bold")
+        text.append(hint.rstrip(".") + ".")
+    console.print(text, soft_wrap=True)
