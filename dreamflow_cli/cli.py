@@ -180,8 +180,8 @@ def config_show(
                      settings.sources.get(key.name, "default")))
     for field_name in ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack"):
         table = profile.name.replace("-", "_")
-        rows.append((f"{table}.{field_name}", getattr(profile, field_name),
-                     settings.sources.get(f"{table}.{field_name}", "default")))
+        name = f"profile.{table}.{field_name}"
+        rows.append((name, getattr(profile, field_name), settings.sources.get(name, "default")))
     if as_json:
         print(json.dumps({"config_file": str(settings.config_path) if settings.config_path else None,
                           "profile": profile.name,

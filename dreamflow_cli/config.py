@@ -201,18 +201,21 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def _profile_tables(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, int | bool]]:
+    """The [profile.standard] and [profile.low_memory] tables."""
+    section = raw.get("profile", {})
+    accepted = f"write [profile.standard] or [profile.low_memory] with keys {', '.join(PROFILE_KEYS)}"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: profile must be a table", accepted)
     tables: dict[str, dict[str, int | bool]] = {}
-    for profile in PROFILE_NAMES:
-        table = raw.get(profile, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [{profile}] must be a table",
-                              f"write it as [{profile}] with keys {', '.join(PROFILE_KEYS)}")
+    for profile, table in section.items():
+        if profile not in PROFILE_NAMES or not isinstance(table, dict):
+            raise ConfigError(f"{path}: unknown profile table profile.{profile}", accepted)
         for key, value in table.items():
             if key not in PROFILE_KEYS:
-                raise ConfigError(f"{path}: unknown key {profile}.{key}",
-                                  f"[{profile}] accepts {', '.join(PROFILE_KEYS)}")
+                raise ConfigError(f"{path}: unknown key profile.{profile}.{key}",
+                                  f"[profile.{profile}] accepts {', '.join(PROFILE_KEYS)}")
             kind = REPACK_KEY if key == "repack" else PROFILE_KEY
-            tables.setdefault(profile, {})[key] = kind.coerce(value, f"{path}: {profile}.{key}")
+            tables.setdefault(profile, {})[key] = kind.coerce(value, f"{path}: profile.{profile}.{key}")
     return tables
 
 
@@ -237,19 +240,19 @@ def load_settings(
     if path is not None:
         raw = read_config_file(path)
         for key, value in raw.items():
-            if key in PROFILE_NAMES:
+            if key == "profile":
                 continue
             if key not in KEY_BY_NAME:
                 raise ConfigError(
                     f"{path}: unknown key {key!r}",
-                    f"accepted keys: {', '.join(list(KEY_BY_NAME) + [f'[{p}]' for p in PROFILE_NAMES])}",
+                    f"accepted keys: {', '.join(KEY_BY_NAME)} and [profile.standard] / [profile.low_memory]",
                 )
             values[key] = KEY_BY_NAME[key].coerce(value, f"{path}: {key}")
             sources[key] = f"config file {path}"
         profile_config = _profile_tables(raw, path)
         for profile, table in profile_config.items():
             for key in table:
-                sources[f"{profile}.{key}"] = f"config file {path}"
+                sources[f"profile.{profile}.{key}"] = f"config file {path}"
 
     for key in KEYS:
         for var in key.env:
@@ -288,6 +291,5 @@ def starter_config(defaults: Callable[[str], Mapping[str, int | bool]]) -> dict[
         if key.default is None:
             continue  # TOML has no null; unset keys are documented in config.example.toml
         doc[key.name] = str(key.default) if isinstance(key.default, Path) else key.default
-    for profile in PROFILE_NAMES:
-        doc[profile] = dict(defaults(profile))
+    doc["profile"] = {profile: dict(defaults(profile)) for profile in PROFILE_NAMES}
     return doc
