@@ -1,0 +1,148 @@
+"""Every way `generate` can be refused: the documented exit code, one line on stderr, nothing written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import invoke
+
+
+def assert_refused(result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def nothing_written(work: Path) -> bool:
+    out = work / "stories"
+    return not out.exists() or not any(out.iterdir())
+
+
+def test_no_model_anywhere_gives_the_download_command(runner, isolated):
+    result = invoke(runner, "generate", "a sleepy dragon")
+    assert_refused(result, 3, "no model found", "dreamflow download-model smollm2-135m")
+    assert nothing_written(isolated)
+
+
+def test_catalog_name_not_downloaded(runner, isolated):
+    result = invoke(runner, "generate", "a sleepy dragon", "--model", "tinyllama")
+    assert_refused(result, 3, "not downloaded", "dreamflow download-model tinyllama")
+
+
+def test_missing_file(runner, isolated):
+    result = invoke(runner, "generate", "a sleepy dragon", "--model", "nowhere.gguf")
+    assert_refused(result, 3, "does not exist")
+
+
+def test_directory_as_model(runner, isolated):
+    (isolated / "adir").mkdir()
+    result = invoke(runner, "generate", "a sleepy dragon", "--model", "adir")
+    assert_refused(result, 3, "is a directory")
+
+
+def test_not_a_gguf_file(runner, isolated):
+    (isolated / "notes.gguf").write_text("<html>404 Not Found</html>")
+    result = invoke(runner, "generate", "a sleepy dragon", "--model", "notes.gguf")
+    assert_refused(result, 3, "not a GGUF model file")
+    assert nothing_written(isolated)
+
+
+def test_truncated_catalog_model(runner, isolated, test_model):
+    models = isolated / "models"
+    models.mkdir()
+    with open(test_model, "rb") as src:
+        (models / test_model.name).write_bytes(src.read(1_000_000))
+    result = invoke(runner, "generate", "a sleepy dragon", env={"DREAMFLOW_MODELS_DIR": str(models)})
+    assert_refused(result, 3, "incomplete", "1,000,000", "download-model smollm2-135m --force")
+
+
+def test_gguf_header_with_garbage_body_is_a_model_error_not_a_crash(runner, isolated):
+    (isolated / "broken.gguf").write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + os.urandom(4096))
+    result = invoke(runner, "generate", "a sleepy dragon", "--model", "broken.gguf")
+    assert_refused(result, 3, "could not load")
+    assert nothing_written(isolated)
+
+
+def test_invalid_option_value_is_a_usage_error(runner, isolated):
+    result = invoke(runner, "generate", "a fox", "--scenes", "12")
+    assert result.exit_code == 2
+    assert result.stdout == "" and "--scenes" in result.stderr
+
+
+def test_prompt_over_the_cap_is_refused_not_cut(runner, isolated, models_dir):
+    result = invoke(runner, "generate", "dragon " * 100, "--models-dir", str(models_dir))
+    assert_refused(result, 2, "699 characters", "limit is 300")
+
+
+def test_prompt_that_leaves_no_room_in_the_context(runner, isolated, models_dir):
+    result = invoke(runner, "generate", "a very sleepy dragon", "--models-dir", str(models_dir), "--ctx", "128")
+    assert_refused(result, 2, "no room for a story", "--ctx")
+    assert nothing_written(isolated)
+
+
+def test_output_folder_that_is_a_file(runner, isolated, models_dir):
+    (isolated / "taken").write_text("not a folder")
+    result = invoke(runner, "generate", "a fox", "--models-dir", str(models_dir), "--out", "taken")
+    assert_refused(result, 2, "not a directory", "--out")
+    assert (isolated / "taken").read_text() == "not a folder"
+
+
+def test_debug_shows_a_traceback(runner, isolated):
+    result = invoke(runner, "generate", "a fox", env={"DREAMFLOW_DEBUG": "1"})
+    assert result.exit_code == 3
+    assert "Traceback" in result.stderr and "ModelError" in result.stderr
+
+
+def dreamflow_script() -> str:
+    script = Path(sys.executable).parent / ("dreamflow.exe" if os.name == "nt" else "dreamflow")
+    return str(script) if script.exists() else shutil.which("dreamflow")
+
+
+def test_installed_console_script_writes_a_story(isolated, models_dir):
+    proc = subprocess.run(
+        [dreamflow_script(), "generate", "a calm turtle", "--models-dir", str(models_dir), "--low-memory",
+         "--seed", "11", "--max-tokens", "48", "--json"],
+        capture_output=True, text=True, timeout=300, cwd=isolated,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    summary = json.loads(proc.stdout)
+    assert Path(summary["story_path"]).is_file()
+    assert proc.stderr == ""  # stderr is not a terminal: no progress, no chatter, no llama.cpp logs
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX-only")
+@pytest.mark.parametrize("delay", [0.0, 1.5], ids=["while-loading", "while-writing"])
+def test_ctrl_c_leaves_no_files_and_exits_130(isolated, models_dir, delay):
+    out = isolated / "stories"
+    proc = subprocess.Popen(
+        [dreamflow_script(), "generate", "a long walk under the moon", "--models-dir", str(models_dir),
+         "--max-tokens", "256", "--seed", "5", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=isolated,
+    )
+    deadline = time.monotonic() + 60
+    # The hidden staging folder appears just before the model loads.
+    while not (out.exists() and any(out.iterdir())):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stdout == ""
+    assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert list(out.iterdir()) == []
