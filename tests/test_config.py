@@ -151,3 +151,16 @@ def test_bad_environment_value_is_a_one_line_usage_error(runner, isolated):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "DREAMFLOW_LOW_MEMORY" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_the_example_config_is_valid_and_states_the_defaults(isolated):
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    s = load_settings(config_path=example, env={})
+    defaults = load_settings(env={})
+    for key in ("models_dir", "out_dir", "low_memory", "scenes", "images", "temperature", "top_p", "top_k",
+                "min_p", "repeat_penalty"):
+        assert getattr(s, key) == getattr(defaults, key), key
+    from dreamflow_cli.engine import PROFILE_DEFAULTS
+
+    for profile, values in PROFILE_DEFAULTS.items():
+        assert dict(s.profile_config[profile]) == dict(values)
