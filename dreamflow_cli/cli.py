@@ -107,7 +107,8 @@ def generate(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Write a bedtime story and its pictures into a new folder."""
-    from dreamflow_cli.pipeline import StoryRequest, plan_story, write_story
+    from dreamflow_cli.composer import StoryRequest
+    from dreamflow_cli.pipeline import plan_story, write_story
 
     settings = load_settings(
         {"name": name, "age": age, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,24 +13,15 @@ from typing import Any, Callable
 
 from dreamflow_cli import __version__
 from dreamflow_cli.config import Settings
-from dreamflow_cli.engine import Generation, LoadedModel, Profile, choose_profile, llama_cpp_version, load_model
+from dreamflow_cli.composer import Composed, StoryRequest, compose, prepare_request
+from dreamflow_cli.engine import LoadedModel, Profile, choose_profile, llama_cpp_version, load_model
 from dreamflow_cli.images import draw_scene, png_bytes
 from dreamflow_cli.models import ResolvedModel, check_model_file, resolve_model
 from dreamflow_cli.monitor import MemorySampler, Status
 from dreamflow_cli.storage import StoryFolder, ensure_writable_dir
-from dreamflow_cli.story import MAX_NAME_CHARS, MAX_PROMPT_CHARS, Story, assemble, build_prompt, sanitize_text, slugify
+from dreamflow_cli.story import Story, slugify
 
 PHASES = ("loading model", "writing story", "drawing pictures", "saved")
-
-
-@dataclass(frozen=True)
-class StoryRequest:
-    prompt: str
-    name: str | None = None
-    age: int | None = None
-    scenes: int = 3
-    images: bool = True
-    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,9 +63,7 @@ class Plan:
 
 
 def plan_story(request: StoryRequest, settings: Settings, cores: int | None = None) -> Plan:
-    prompt = sanitize_text(request.prompt, what="prompt", limit=MAX_PROMPT_CHARS)
-    name = sanitize_text(request.name, what="name", limit=MAX_NAME_CHARS) if request.name else None
-    request = StoryRequest(prompt, name, request.age, request.scenes, request.images, request.seed)
+    request = prepare_request(request, settings)
     model = resolve_model(settings)
     size = check_model_file(model)
     profile = choose_profile(settings.low_memory, cores or os.cpu_count() or 1,
@@ -110,10 +98,10 @@ def write_story(
         model = load_model(plan.model.path, profile, seed=plan.seed, verbose=verbose)
         try:
             phase("writing story")
-            generation = _generate(model, plan, settings, status)
+            composed = compose(model, request, settings, plan.seed, status)
         finally:
             model.close()  # free the weights before drawing: pictures need none of them
-        story = assemble(generation.text, request.prompt, request.scenes)
+        story, generation = composed.story, composed.generation
 
         phase("drawing pictures")
         image_names = []
@@ -124,7 +112,7 @@ def write_story(
         folder.write("story.md", story.markdown().encode("utf-8"))
 
         now = datetime.now()
-        metadata = _metadata(plan, settings, story, generation, model, sampler.peak(), image_names, now)
+        metadata = _metadata(plan, settings, composed, model, sampler.peak(), image_names, now)
         folder.write("story.json", (json.dumps(metadata, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         story_dir = folder.commit(folder_name(request, now))
     phase("saved")
@@ -138,25 +126,9 @@ def write_story(
     )
 
 
-def _generate(model: LoadedModel, plan: Plan, settings: Settings, status: Status) -> Generation:
-    request = plan.request
-    system, user = build_prompt(request.prompt, name=request.name, age=request.age,
-                                max_tokens=plan.profile.max_tokens)
-    status.max_tokens = plan.profile.max_tokens
-    status.tokens = 0
-
-    def on_token(count: int) -> None:
-        if count == 1:
-            status.generation_started = time.perf_counter()
-        status.tokens = count
-
-    return model.generate(model.chat_prompt(system, user), max_tokens=plan.profile.max_tokens,
-                          sampling=settings.sampling(), seed=plan.seed, on_token=on_token)
-
-
-def _metadata(plan: Plan, settings: Settings, story: Story, gen: Generation, model: LoadedModel,
+def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedModel,
               peak_rss: int, image_names: list[str], now: datetime) -> dict[str, Any]:
-    request = plan.request
+    request, story, gen = plan.request, composed.story, composed.generation
     return {
         "title": story.title,
         "prompt": request.prompt,
@@ -173,6 +145,7 @@ def _metadata(plan: Plan, settings: Settings, story: Story, gen: Generation, mod
         "max_tokens_effective": gen.max_tokens,
         "sampling": settings.sampling(),
         "seed": plan.seed,
+        "attempts": composed.attempts,
         "prompt_tokens": gen.prompt_tokens,
         "generated_tokens": gen.generated_tokens,
         "finish_reason": gen.finish_reason,
