@@ -62,7 +62,7 @@ class StoryFolder:
     """A staging folder that becomes ``<out_dir>/<name>`` (or ``<name>-2``, …) on ``commit``."""
 
     def __init__(self, out_dir: Path):
-        self.out_dir = ensure_writable_dir(out_dir, "output folder")
+        self.out_dir = ensure_writable_dir(out_dir, "output folder").absolute()
         self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out_dir))
         self.final: Path | None = None
 
