@@ -131,7 +131,7 @@ def generate(
     if out_console.is_terminal:
         from rich.markdown import Markdown
 
-        out_console.print(Markdown(result.story.markdown()))
+        out_console.print(Markdown(result.story.markdown()), soft_wrap=False)
     else:
         sys.stdout.write(f"{result.story.title}\n\n{result.story.text}\n")
     if not quiet:
@@ -200,6 +200,8 @@ def config_show(
 
 
 # Commands that live in their own modules register here (one line each).
+from dreamflow_cli.cli_download import download_model  # noqa: E402
+app.command("download-model")(download_model)
 
 
 def main() -> None:

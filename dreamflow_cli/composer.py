@@ -30,6 +30,10 @@ class Composed:
     generation: Generation  # the accepted attempt
     attempts: int
 
+    def metadata(self) -> dict[str, object]:
+        """What story.json records about how the text came to be."""
+        return {"attempts": self.attempts}
+
 
 def prepare_request(request: StoryRequest, settings: Settings) -> StoryRequest:
     """Clean the user's text before anything else happens (refusals come before the model loads)."""

@@ -145,7 +145,7 @@ def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedM
         "max_tokens_effective": gen.max_tokens,
         "sampling": settings.sampling(),
         "seed": plan.seed,
-        "attempts": composed.attempts,
+        **composed.metadata(),
         "prompt_tokens": gen.prompt_tokens,
         "generated_tokens": gen.generated_tokens,
         "finish_reason": gen.finish_reason,
