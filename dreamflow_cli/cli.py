@@ -108,7 +108,7 @@ def generate(
 ) -> None:
     """Write a bedtime story and its pictures into a new folder."""
     from dreamflow_cli.composer import StoryRequest
-    from dreamflow_cli.pipeline import plan_story, write_story
+    from dreamflow_cli.pipeline import plan_story, prepare, write_story
 
     settings = load_settings(
         {"name": name, "age": age, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
@@ -118,7 +118,7 @@ def generate(
     )
     request = StoryRequest(prompt=prompt, name=settings.name, age=settings.age, scenes=settings.scenes,
                            images=settings.images, seed=settings.seed)
-    plan = plan_story(request, settings)
+    plan = plan_story(request, settings, prepare(settings))
     status = Status()
     progress = Progress(stderr_console(), status, quiet=quiet)
     with progress.running():

@@ -231,7 +231,7 @@ def _repacking(low_level: Any, enabled: bool) -> Iterator[None]:
         low_level.llama_model_default_params = original
 
 
-def load_model(path: Path, profile: Profile, *, seed: int = 0, verbose: bool = False) -> LoadedModel:
+def load_model(path: Path, profile: Profile, *, verbose: bool = False) -> LoadedModel:
     import llama_cpp
     import llama_cpp.llama_cpp as low_level
 
@@ -251,7 +251,6 @@ def load_model(path: Path, profile: Profile, *, seed: int = 0, verbose: bool = F
                 n_threads_batch=profile.n_threads,
                 use_mmap=profile.use_mmap,
                 use_mlock=profile.use_mlock,
-                seed=seed,
                 verbose=True,
             )
         llama.verbose = verbose  # later calls (generate) check this flag before printing

@@ -52,25 +52,38 @@ class StoryResult:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """Everything decided before the model is touched."""
+class Setup:
+    """What every story of a run shares, decided before the model is touched."""
 
-    request: StoryRequest
     model: ResolvedModel
     model_size: int
     profile: Profile
+
+
+@dataclass(frozen=True)
+class Plan:
+    setup: Setup
+    request: StoryRequest
     seed: int
 
 
-def plan_story(request: StoryRequest, settings: Settings, cores: int | None = None) -> Plan:
-    request = prepare_request(request, settings)
+def prepare(settings: Settings, cores: int | None = None) -> Setup:
     model = resolve_model(settings)
     size = check_model_file(model)
     profile = choose_profile(settings.low_memory, cores or os.cpu_count() or 1,
                              settings.profile_config, settings.profile_flags)
     ensure_writable_dir(settings.out_dir, "output folder")
+    return Setup(model, size, profile)
+
+
+def plan_story(request: StoryRequest, settings: Settings, setup: Setup) -> Plan:
+    request = prepare_request(request, settings)
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-    return Plan(request, model, size, profile, seed)
+    return Plan(setup, request, seed)
+
+
+def open_model(setup: Setup, *, verbose: bool = False) -> LoadedModel:
+    return load_model(setup.model.path, setup.profile, verbose=verbose)
 
 
 def folder_name(request: StoryRequest, now: datetime) -> str:
@@ -81,10 +94,13 @@ def write_story(
     plan: Plan,
     settings: Settings,
     *,
+    model: LoadedModel | None = None,
     status: Status | None = None,
     on_update: Callable[[Status], None] | None = None,
     verbose: bool = False,
 ) -> StoryResult:
+    """Write one story. With ``model`` (a batch) the caller owns the loaded model; without it the
+    model is loaded here and freed before the pictures are drawn."""
     status = status or Status()
 
     def phase(name: str) -> None:
@@ -92,15 +108,18 @@ def write_story(
         if on_update is not None:
             on_update(status)
 
-    request, profile = plan.request, plan.profile
+    request = plan.request
+    own_model = model is None
     with MemorySampler(status) as sampler, StoryFolder(settings.out_dir) as folder:
-        phase("loading model")
-        model = load_model(plan.model.path, profile, seed=plan.seed, verbose=verbose)
+        if model is None:
+            phase("loading model")
+            model = open_model(plan.setup, verbose=verbose)
         try:
             phase("writing story")
             composed = compose(model, request, settings, plan.seed, status)
         finally:
-            model.close()  # free the weights before drawing: pictures need none of them
+            if own_model:
+                model.close()  # free the weights before drawing: pictures need none of them
         story, generation = composed.story, composed.generation
 
         phase("drawing pictures")
@@ -128,7 +147,7 @@ def write_story(
 
 def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedModel,
               peak_rss: int, image_names: list[str], now: datetime) -> dict[str, Any]:
-    request, story, gen = plan.request, composed.story, composed.generation
+    request, setup, story, gen = plan.request, plan.setup, composed.story, composed.generation
     return {
         "title": story.title,
         "prompt": request.prompt,
@@ -138,9 +157,9 @@ def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedM
         "scenes_requested": request.scenes,
         "captions": list(story.captions),
         "files": {"story": "story.md", "images": image_names},
-        "model": {"path": str(plan.model.path.resolve()), "size_bytes": plan.model_size,
-                  "name": plan.model.entry.name if plan.model.entry else None, "source": plan.model.source},
-        "profile": plan.profile.as_dict(),
+        "model": {"path": str(setup.model.path.resolve()), "size_bytes": setup.model_size,
+                  "name": setup.model.entry.name if setup.model.entry else None, "source": setup.model.source},
+        "profile": setup.profile.as_dict(),
         "profile_source": settings.sources.get("low_memory", "default"),
         "max_tokens_effective": gen.max_tokens,
         "sampling": settings.sampling(),
