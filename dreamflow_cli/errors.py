@@ -14,6 +14,7 @@ EXIT_MODEL = 3
 EXIT_MEMORY = 4
 EXIT_DOWNLOAD = 5
 EXIT_CONTENT = 6
+EXIT_BATCH_PARTIAL = 7  # a batch finished, but some of its stories failed
 EXIT_INTERRUPTED = 130
 
 

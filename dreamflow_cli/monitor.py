@@ -26,12 +26,23 @@ class Status:
     rss: int = 0
     peak_rss: int = 0
     available: int = 0
+    # Set by a batch: stories finished so far, how many in all, and when it began.
+    batch_done: int = 0
+    batch_total: int = 0
+    batch_started: float | None = None
 
     def tokens_per_second(self) -> float:
         if self.generation_started is None or self.tokens == 0:
             return 0.0
         elapsed = time.perf_counter() - self.generation_started
         return self.tokens / elapsed if elapsed > 0 else 0.0
+
+
+    def batch_eta_seconds(self) -> float | None:
+        if not self.batch_total or not self.batch_done or self.batch_started is None:
+            return None
+        per_story = (time.perf_counter() - self.batch_started) / self.batch_done
+        return per_story * (self.batch_total - self.batch_done)
 
 
 class MemorySampler:

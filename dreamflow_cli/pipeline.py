@@ -3,6 +3,7 @@ through a ``Status`` object and an ``on_update`` callback fired at each phase ch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -82,6 +83,20 @@ def plan_story(request: StoryRequest, settings: Settings, setup: Setup) -> Plan:
     return Plan(setup, request, seed)
 
 
+def story_id(request: StoryRequest, setup: Setup, settings: Settings) -> str:
+    """Same prompt, options, seed, model and profile → same id; `--skip-existing` relies on it.
+    (An unseeded story has no fixed text, but a rerun still owes it only once.)"""
+    identity = {
+        "request": {k: getattr(request, k) for k in StoryRequest.__dataclass_fields__},
+        "model": setup.model.path.name,
+        "model_size": setup.model_size,
+        "profile": setup.profile.as_dict(),
+        "sampling": settings.sampling(),
+    }
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 def open_model(setup: Setup, *, verbose: bool = False) -> LoadedModel:
     return load_model(setup.model.path, setup.profile, verbose=verbose)
 
@@ -98,6 +113,7 @@ def write_story(
     status: Status | None = None,
     on_update: Callable[[Status], None] | None = None,
     verbose: bool = False,
+    extra_metadata: dict[str, Any] | None = None,
 ) -> StoryResult:
     """Write one story. With ``model`` (a batch) the caller owns the loaded model; without it the
     model is loaded here and freed before the pictures are drawn."""
@@ -132,6 +148,7 @@ def write_story(
 
         now = datetime.now()
         metadata = _metadata(plan, settings, composed, model, sampler.peak(), image_names, now)
+        metadata.update(extra_metadata or {})
         folder.write("story.json", (json.dumps(metadata, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         story_dir = folder.commit(folder_name(request, now))
     phase("saved")
@@ -149,6 +166,7 @@ def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedM
               peak_rss: int, image_names: list[str], now: datetime) -> dict[str, Any]:
     request, setup, story, gen = plan.request, plan.setup, composed.story, composed.generation
     return {
+        "story_id": story_id(request, setup, settings),
         "title": story.title,
         "prompt": request.prompt,
         "name": request.name,

@@ -39,8 +39,17 @@ def stdout_console() -> Console:
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
 
 
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def status_line(status: Status) -> Text:
     text = Text()
+    if status.batch_total:
+        eta = status.batch_eta_seconds()
+        text.append(f"story {min(status.batch_done + 1, status.batch_total)}/{status.batch_total}", style="bold")
+        text.append(f" (ETA {_duration(eta)})  " if eta is not None else "  ")
     text.append(f"{status.phase:<16}", style="bold cyan")
     if status.max_tokens:
         text.append(f"  tokens {status.tokens}/{status.max_tokens}")

@@ -1,0 +1,202 @@
+"""`dreamflow download-model`: options, the progress display and the output (core: download.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, TaskID, TaskProgressColumn, TextColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
+
+from dreamflow_cli.catalog import CATALOG, DEFAULT_MODEL, find_entry
+from dreamflow_cli.config import load_settings
+from dreamflow_cli.download import (DownloadOptions, DownloadProgress, DownloadResult, Target, download,
+                                    part_path, target_for_entry, target_for_url)
+from dreamflow_cli.errors import EXIT_INTERRUPTED, UsageError
+from dreamflow_cli.estimate import estimate_ram_bytes
+from dreamflow_cli.ui import human_bytes, plain_terminal, stderr_console, stdout_console
+
+PLAIN_STEP_PERCENT = 10
+PLAIN_STEP_BYTES = 100_000_000  # when the size is unknown
+PHASE_WORDS = {"checking": "Checking", "downloading": "Downloading", "fetching": "Fetching with pip",
+               "extracting": "Extracting"}
+
+
+class DownloadDisplay:
+    """A Rich progress bar on a terminal, a line every 10% elsewhere, nothing with --quiet.
+    Notices (retries, restarts) go with the progress: they explain a slow or restarted download."""
+
+    def __init__(self, console: Console, *, quiet: bool):
+        self.console = console
+        if quiet:
+            self.mode = "off"
+        elif console.is_terminal and not (plain_terminal() or console.is_dumb_terminal):
+            self.mode = "live"
+        else:
+            self.mode = "plain"
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._phase = ""
+        self._next_mark = 0
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["DownloadDisplay"]:
+        if self.mode != "live":
+            yield self
+            return
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TaskProgressColumn(),
+                             TransferSpeedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
+        with self._bar:
+            yield self
+        self._bar = None
+
+    def on_progress(self, event: DownloadProgress) -> None:
+        if self.mode == "live":
+            self._live(event)
+        elif self.mode == "plain":
+            self._plain(event)
+
+    def notice(self, message: str) -> None:
+        if self.mode == "off":
+            return
+        console = self._bar.console if self._bar is not None else self.console
+        console.print(f"dreamflow: {message}", markup=False, highlight=False)
+
+    def _live(self, event: DownloadProgress) -> None:
+        assert self._bar is not None
+        if event.phase != self._phase:
+            if self._task is not None:
+                self._bar.remove_task(self._task)
+            self._phase = event.phase
+            self._task = self._bar.add_task(f"{PHASE_WORDS.get(event.phase, event.phase)} {event.filename}",
+                                            total=event.total, completed=event.done)
+        else:
+            self._bar.update(self._task, completed=event.done, total=event.total)  # type: ignore[arg-type]
+
+    def _plain(self, event: DownloadProgress) -> None:
+        if event.phase != self._phase:
+            self._phase = event.phase
+            self._next_mark = PLAIN_STEP_PERCENT if event.total else PLAIN_STEP_BYTES
+            self.console.print(f"dreamflow: {PHASE_WORDS.get(event.phase, event.phase).lower()} {event.filename}"
+                               + (f" ({human_bytes(event.total)})" if event.total else "") + "…",
+                               markup=False, highlight=False)
+        if event.phase in ("fetching", "checking"):
+            return  # pip reports nothing we could show; a local check is over in seconds
+        position = event.done * 100 // event.total if event.total else event.done
+        step = PLAIN_STEP_PERCENT if event.total else PLAIN_STEP_BYTES
+        if position < self._next_mark:
+            return
+        self._next_mark = (position // step + 1) * step
+        if event.total:
+            line = f"  {position}% ({human_bytes(event.done)} of {human_bytes(event.total)})"
+        else:
+            line = f"  {human_bytes(event.done)}"
+        self.console.print(line, markup=False, highlight=False)
+
+
+def _choose_target(name: Optional[str], url: Optional[str], sha256: Optional[str], filename: Optional[str],
+                   endpoint: str) -> Target:
+    if url is not None:
+        if name is not None:
+            raise UsageError("give either a model name or --url, not both",
+                             "drop the name to fetch the URL, or drop --url")
+        return target_for_url(url, sha256, filename)
+    if sha256 is not None or filename is not None:
+        raise UsageError("--sha256 and --filename only apply to --url",
+                         "catalog models have their names and checksums pinned")
+    entry = find_entry(name or DEFAULT_MODEL)
+    if entry is None:
+        raise UsageError(f"no model called {name!r} in the catalog",
+                         f"choose one of {', '.join(e.name for e in CATALOG)} (see --list), or use --url")
+    return target_for_entry(entry, endpoint)
+
+
+def _list_catalog(as_json: bool) -> None:
+    rows = []
+    for entry in CATALOG:
+        rows.append({"name": entry.name, "file": entry.filename, "size": entry.size,
+                     "ram": estimate_ram_bytes(entry),  # standard profile; None when unknown
+                     "license": entry.license, "source": entry.source, "default": entry.name == DEFAULT_MODEL,
+                     "description": entry.description})
+    if as_json:
+        print(json.dumps(rows))
+        return
+    columns = ["name", "file", "size", "RAM needed", "license", "source"]
+    cells = [[row["name"] + (" (default)" if row["default"] else ""), row["file"],
+              human_bytes(row["size"]) if row["size"] else "?", human_bytes(row["ram"]) if row["ram"] else "?",
+              row["license"], row["source"]] for row in rows]
+    console = stdout_console()
+    if not console.is_terminal:  # scripts and pipes get every value whole, one model a line
+        widths = [max(len(c[i]) for c in [columns, *cells]) for i in range(len(columns))]
+        for line in [columns, *cells]:
+            print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+        return
+    from rich.table import Table
+
+    table = Table(title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("size", "RAM needed") else "left")
+    for line in cells:
+        table.add_row(*line)
+    console.print(table)
+
+
+def _report(result: DownloadResult, console: Console, *, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        print(json.dumps(result.summary()))
+    else:
+        print(result.path)
+    if quiet:
+        return
+    how = {"catalog": "the catalog's sha256", "--sha256": "the given sha256", "server": "the server's sha256",
+           "manifest": "its manifest", "computed": "its size and GGUF header (no published sha256; the computed one is in the manifest)"}
+    checked = how.get(result.sha256_from, "its checksum")
+    if not result.downloaded:
+        console.print(f"Already present and verified against {checked}: {result.path.name}", markup=False)
+        return
+    resumed = f", resumed at {human_bytes(result.resumed_from)}" if result.resumed_from else ""
+    console.print(f"Downloaded {result.path.name} ({human_bytes(result.size)} in {result.seconds:.1f} s{resumed}); "
+                  f"verified against {checked}", markup=False)
+
+
+def download_model(
+    name: Optional[str] = typer.Argument(None, help=f"Catalog model to fetch (see --list) \\[default: {DEFAULT_MODEL}]."),
+    url: Optional[str] = typer.Option(None, "--url", help="Fetch this .gguf URL instead of a catalog model."),
+    sha256: Optional[str] = typer.Option(None, "--sha256", help="Expected sha256 of the --url file."),
+    filename: Optional[str] = typer.Option(None, "--filename", help="Save the --url file under this name."),
+    directory: Optional[Path] = typer.Option(None, "--dir", file_okay=False,
+                                             help="Models directory \\[default: models_dir, ./models]."),
+    force: bool = typer.Option(False, "--force", help="Download again even if a verified copy is present."),
+    list_models: bool = typer.Option(False, "--list", help="Show the catalog and exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the path."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1,
+                                            help="Seconds without data before retrying \\[default: 60]."),
+    config: Optional[Path] = typer.Option(None, "--config", dir_okay=False,
+                                          help="Config file to use (else $DREAMFLOW_CONFIG, ./dreamflow.toml, "
+                                               "the user config dir)."),
+) -> None:
+    """Download a model into the models directory: resumable, checked, never half-written."""
+    if list_models:
+        _list_catalog(as_json)
+        return
+    options = DownloadOptions.from_env(**({"read_timeout": timeout} if timeout is not None else {}))
+    target = _choose_target(name, url, sha256, filename, options.endpoint)
+    dest_dir = load_settings({"models_dir": directory}, config_path=config).models_dir
+    console = stderr_console()
+    display = DownloadDisplay(console, quiet=quiet)
+    try:
+        with display.running():
+            result = download(target, dest_dir, force=force, options=options,
+                              on_progress=display.on_progress, on_notice=display.notice)
+    except KeyboardInterrupt:
+        part = part_path(dest_dir / target.filename)
+        kept = f"the partial download is kept in {part}; run the same command again to resume" \
+            if part.exists() else "nothing was kept"
+        console.print(f"Interrupted: {kept}.", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    _report(result, console, as_json=as_json, quiet=quiet)
