@@ -13,12 +13,12 @@ import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from dreamflow_cli.composer import StoryRequest
 from dreamflow_cli.config import KEY_BY_NAME, Settings
 from dreamflow_cli.errors import DreamflowError
-from dreamflow_cli.monitor import Status
+from dreamflow_cli.monitor import Watch
 from dreamflow_cli.pipeline import Setup, StoryResult, open_model, plan_story, story_id, write_story
 
 # Options a JSON line may set, with the config key that validates each value.
@@ -129,12 +129,12 @@ def run_batch(
     setup: Setup,
     *,
     skip_existing: bool,
-    status: Status,
-    on_update: Callable[[Status], None] | None = None,
+    watch: Watch,
     verbose: bool = False,
 ) -> Iterator[Outcome]:
     """Yield one Outcome per item as it finishes; the model loads once, on the first story owed."""
     done = finished_stories(settings.out_dir) if skip_existing else {}
+    status = watch.status
     status.batch_total = len(items)
     status.batch_done = 0
     status.batch_started = time.perf_counter()
@@ -155,13 +155,12 @@ def run_batch(
                 yield Outcome(item, index, "skipped", story_id=sid, story_dir=done[sid])
                 continue
             if model is None:
-                status.phase = "loading model"
-                if on_update:
-                    on_update(status)
-                model = open_model(setup, verbose=verbose)
+                watch.phase("loading model")
+                with watch.sampler():
+                    model = open_model(setup, verbose=verbose)
             try:
-                result = write_story(plan, settings, model=model, status=status, on_update=on_update,
-                                     verbose=verbose, extra_metadata={"batch_line": item.line})
+                result = write_story(plan, settings, model=model, watch=watch, verbose=verbose,
+                                     extra_metadata={"batch_line": item.line})
             except DreamflowError as exc:
                 if exc.exit_code == 4:  # out of memory: the next story would fare no better
                     raise

@@ -16,8 +16,7 @@ from typer.exceptions import TyperException
 from dreamflow_cli import __version__
 from dreamflow_cli.config import KEYS, load_settings, starter_config, user_config_dir
 from dreamflow_cli.engine import choose_profile, default_profile_values
-from dreamflow_cli.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, DreamflowError, UsageError
-from dreamflow_cli.monitor import Status
+from dreamflow_cli.errors import EXIT_BATCH_PARTIAL, EXIT_INTERRUPTED, EXIT_UNEXPECTED, DreamflowError, UsageError
 from dreamflow_cli.storage import atomic_write
 from dreamflow_cli.ui import Progress, error_line, stderr_console, stdout_console
 
@@ -84,12 +83,13 @@ def _root(
 
 @app.command()
 def generate(
-    prompt: str = typer.Argument(..., help="What the story is about, e.g. \"a sleepy dragon\"."),
+    prompt: Optional[str] = typer.Argument(None, help="What the story is about, e.g. \"a sleepy dragon\"."),
     name: Optional[str] = typer.Option(None, "--name", help="The child's name: they become the hero."),
     age: Optional[int] = typer.Option(None, "--age", min=1, max=12, help="The child's age (1-12)."),
     scenes: Optional[int] = typer.Option(None, "--scenes", min=1, max=8, help="Scenes and pictures \\[default: 3]."),
     images: Optional[bool] = typer.Option(None, "--images/--no-images", help="Draw a picture per scene \\[default: on]."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**31 - 1, help="Seed for a repeatable story."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**31 - 1,
+                                       help="Seed for a repeatable story (in a batch: the base of each line's seed)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
     model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
     models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where models live \\[default: ./models]."),
@@ -101,28 +101,37 @@ def generate(
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Override the story's token budget."),
     repack: Optional[bool] = typer.Option(None, "--repack/--no-repack",
                                           help="llama.cpp weight repacking: faster, more memory."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the story."),
+    prompts_file: Optional[str] = typer.Option(None, "--prompts-file", metavar="FILE",
+                                               help="Many stories: a prompt per line, or JSON Lines; - reads stdin."),
+    skip_existing: bool = typer.Option(False, "--skip-existing",
+                                       help="In a batch, skip stories already in the output folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (a batch: one object per line)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log lines."),
     config: Optional[Path] = ConfigOption,
 ) -> None:
-    """Write a bedtime story and its pictures into a new folder."""
+    """Write a bedtime story and its pictures into a new folder (or many, with --prompts-file)."""
     from dreamflow_cli.composer import StoryRequest
     from dreamflow_cli.pipeline import plan_story, prepare, write_story
 
+    if (prompt is None) == (prompts_file is None):
+        raise UsageError("give either a prompt or --prompts-file, not both and not neither",
+                         'e.g. dreamflow generate "a sleepy dragon", or --prompts-file prompts.txt')
     settings = load_settings(
         {"name": name, "age": age, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
-         "model": model, "models_dir": models_dir, "low_memory": low_memory, "n_ctx": ctx, "n_batch": batch, "n_threads": threads,
-         "max_tokens": max_tokens, "repack": repack},
+         "model": model, "models_dir": models_dir, "low_memory": low_memory, "n_ctx": ctx, "n_batch": batch,
+         "n_threads": threads, "max_tokens": max_tokens, "repack": repack},
         config_path=config,
     )
-    request = StoryRequest(prompt=prompt, name=settings.name, age=settings.age, scenes=settings.scenes,
+    request = StoryRequest(prompt=prompt or "", name=settings.name, age=settings.age, scenes=settings.scenes,
                            images=settings.images, seed=settings.seed)
+    if prompts_file is not None:
+        raise typer.Exit(_generate_batch(prompts_file, request, settings, skip_existing=skip_existing,
+                                         as_json=as_json, quiet=quiet, verbose=verbose))
     plan = plan_story(request, settings, prepare(settings))
-    status = Status()
-    progress = Progress(stderr_console(), status, quiet=quiet)
+    progress = Progress(stderr_console(), quiet=quiet)
     with progress.running():
-        result = write_story(plan, settings, status=status, on_update=progress.on_update, verbose=verbose)
+        result = write_story(plan, settings, watch=progress.watch(settings), verbose=verbose)
 
     if as_json:
         print(json.dumps(result.summary(), ensure_ascii=False))
@@ -139,6 +148,63 @@ def generate(
         stderr_console().print(
             f"Saved to {result.story_dir} ({meta['generated_tokens']} tokens, "
             f"{meta['tokens_per_second']:.1f} tok/s, {meta['profile']['name']} profile)")
+
+
+def _read_prompts(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read prompts file {source}: {exc.strerror}", "check the path") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"prompts file {source} is not UTF-8 text", "save it as UTF-8 text") from None
+
+
+def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_json: bool, quiet: bool,
+                    verbose: bool) -> int:
+    import time
+
+    from dreamflow_cli.batch import Summary, parse_prompts, run_batch
+    from dreamflow_cli.pipeline import prepare
+
+    from dataclasses import replace
+
+    # --seed is the base each line's own seed derives from, not the seed of every line.
+    items = parse_prompts(_read_prompts(source), replace(defaults, seed=None), settings.seed)
+    setup = prepare(settings)
+    console = stderr_console()
+    progress = Progress(console, quiet=quiet)
+    summary = Summary()
+    started = time.perf_counter()
+    try:
+        with progress.running():
+            for outcome in run_batch(items, settings, setup, skip_existing=skip_existing,
+                                     watch=progress.watch(settings), verbose=verbose):
+                where = f"line {outcome.item.line}"
+                if outcome.status == "failed":
+                    summary.failed += 1
+                    console.print(f"Failed ({where}): {outcome.error}")
+                elif outcome.status == "skipped":
+                    summary.skipped += 1
+                else:
+                    summary.done += 1
+                if as_json:
+                    record = outcome.result.summary() if outcome.result else {}
+                    record.update(index=outcome.index, line=outcome.item.line, status=outcome.status)
+                    if outcome.story_dir and "story_dir" not in record:
+                        record["story_dir"] = str(outcome.story_dir)
+                    if outcome.error:
+                        record["error"] = outcome.error
+                    print(json.dumps(record, ensure_ascii=False), flush=True)
+                elif outcome.status == "ok":
+                    print(outcome.story_dir, flush=True)
+    finally:
+        summary.seconds = time.perf_counter() - started
+        if not quiet or summary.failed:
+            console.print(f"Batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed "
+                          f"in {summary.seconds:.1f} s ({summary.per_minute:.1f} stories/min)")
+    return EXIT_BATCH_PARTIAL if summary.failed else 0
 
 
 def _profile_defaults(profile: str) -> dict[str, int | bool]:
@@ -202,6 +268,8 @@ def config_show(
 # Commands that live in their own modules register here (one line each).
 from dreamflow_cli.cli_download import download_model  # noqa: E402
 app.command("download-model")(download_model)
+from dreamflow_cli.cli_doctor import doctor  # noqa: E402
+app.command("doctor")(doctor)
 
 
 def main() -> None:

@@ -113,6 +113,10 @@ KEYS: tuple[Key, ...] = (
     Key("top_k", int, 40, (), 0, 1000, doc="Top-k sampling (0 = off)."),
     Key("min_p", float, 0.05, (), 0, 1, doc="Min-p sampling cut-off."),
     Key("repeat_penalty", float, 1.1, (), 1, 2, doc="Penalty for repeated tokens."),
+    Key("warn_load_seconds", float, 60.0, (), 1, 86400, doc="Warn when loading the model takes longer."),
+    Key("warn_generation_seconds", float, 600.0, (), 1, 86400, doc="Warn when writing takes longer."),
+    Key("warn_memory_used_gb", float, None, (), 0.1, 4096,
+        doc="Warn when system memory in use exceeds this; unset = 7/8 of total (the guide's 7 GB of 8)."),
 )
 KEY_BY_NAME = {k.name: k for k in KEYS}
 PROFILE_KEY = Key("profile value", int, None, (), 1, 1 << 20)
@@ -135,6 +139,9 @@ class Settings:
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
+    warn_load_seconds: float = 60.0
+    warn_generation_seconds: float = 600.0
+    warn_memory_used_gb: float | None = None
     # Per-profile values from the config file ([standard] / [low_memory] tables).
     profile_config: Mapping[str, Mapping[str, int | bool]] = field(default_factory=lambda: MappingProxyType({}))
     # --ctx/--batch/--threads/--max-tokens: applied to whichever profile is chosen.

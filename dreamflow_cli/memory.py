@@ -42,8 +42,33 @@ def _read_int(path: Path) -> int | None:
     return value if value < _UNLIMITED else None
 
 
+def _cgroup_dirs(base: Path, top: Path) -> list[Path]:
+    """``base`` and its ancestors up to ``top``: a parent's limit binds its children too.
+    Inside a container the host's path from /proc/self/cgroup is not mounted; the container's
+    own cgroup is then the mount point itself."""
+    if not base.is_dir():
+        base = top
+    dirs = [base]
+    while dirs[-1] != top and top in dirs[-1].parents:
+        dirs.append(dirs[-1].parent)
+    return dirs
+
+
+def _tightest(dirs: list[Path], limit_file: str, usage_file: str) -> CgroupMemory | None:
+    found: CgroupMemory | None = None
+    for base in dirs:
+        limit = _read_int(base / limit_file)
+        if limit is None:
+            continue
+        here = CgroupMemory(limit=limit, usage=_read_int(base / usage_file) or 0, path=str(base))
+        if found is None or here.available < found.available:
+            found = here
+    return found
+
+
 def cgroup_memory(proc_cgroup: str | None = None, root: Path = CGROUP_ROOT) -> CgroupMemory | None:
-    """The memory limit of this process's cgroup, or None when there is none (or not Linux)."""
+    """The memory limit of this process's cgroup, or None when there is none (or not Linux).
+    When several cgroups up the tree set limits, the one with the least room left is returned."""
     if proc_cgroup is None:
         if not sys.platform.startswith("linux"):
             return None
@@ -58,15 +83,14 @@ def cgroup_memory(proc_cgroup: str | None = None, root: Path = CGROUP_ROOT) -> C
         _, controllers, rel = parts
         rel = rel.lstrip("/")
         if controllers == "" and (root / "unified").is_dir() is False:  # cgroup v2
-            base = root / rel
-            limit, usage = _read_int(base / "memory.max"), _read_int(base / "memory.current")
+            found = _tightest(_cgroup_dirs(root / rel, root), "memory.max", "memory.current")
         elif "memory" in controllers.split(","):  # cgroup v1
-            base = root / "memory" / rel
-            limit, usage = _read_int(base / "memory.limit_in_bytes"), _read_int(base / "memory.usage_in_bytes")
+            top = root / "memory"
+            found = _tightest(_cgroup_dirs(top / rel, top), "memory.limit_in_bytes", "memory.usage_in_bytes")
         else:
             continue
-        if limit is not None:
-            return CgroupMemory(limit=limit, usage=usage or 0, path=str(base))
+        if found is not None:
+            return found
     return None
 
 
@@ -75,6 +99,37 @@ def available_bytes() -> int:
     available = psutil.virtual_memory().available
     cgroup = cgroup_memory()
     return min(available, cgroup.available) if cgroup else available
+
+
+@dataclass(frozen=True)
+class MemoryReadings:
+    """One snapshot of the machine's memory, as doctor and the preflight check see it."""
+
+    total: int
+    available: int  # the kernel's own figure (MemAvailable on Linux)
+    swap_total: int = 0
+    swap_free: int = 0
+    cgroup: CgroupMemory | None = None
+
+    @property
+    def usable(self) -> int:
+        """What a new model can count on: the smaller of the system's and the cgroup's room."""
+        return min(self.available, self.cgroup.available) if self.cgroup else self.available
+
+    @property
+    def usable_total(self) -> int:
+        return min(self.total, self.cgroup.limit) if self.cgroup else self.total
+
+
+def memory_readings() -> MemoryReadings:
+    vm = psutil.virtual_memory()
+    try:
+        swap = psutil.swap_memory()
+        swap_total, swap_free = swap.total, swap.free
+    except (OSError, RuntimeError):  # some containers and sandboxes hide swap accounting
+        swap_total = swap_free = 0
+    return MemoryReadings(total=vm.total, available=vm.available, swap_total=swap_total,
+                          swap_free=swap_free, cgroup=cgroup_memory())
 
 
 def rss_bytes(process: psutil.Process | None = None) -> int:

@@ -8,18 +8,58 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import psutil
 
+from dreamflow_cli.config import Settings
 from dreamflow_cli.memory import available_bytes, peak_rss_bytes
 
 SAMPLE_SECONDS = 0.25
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The memory guide's warning signs (config: warn_load_seconds, warn_generation_seconds,
+    warn_memory_used_gb)."""
+
+    load_seconds: float = 60
+    generation_seconds: float = 600
+    memory_used_bytes: int = 7 * 10**9
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Thresholds":
+        return cls(settings.warn_load_seconds, settings.warn_generation_seconds,
+                   memory_warning_bytes(settings.warn_memory_used_gb, psutil.virtual_memory().total))
+
+
+def memory_warning_bytes(configured_gb: float | None, total: int) -> int:
+    """The guide warns at 7 GB in use on an 8 GB laptop; unconfigured, keep that proportion."""
+    return int(configured_gb * 1e9) if configured_gb is not None else total * 7 // 8
+
+
+def due_warnings(phase: str, phase_elapsed: float, memory_used: int, limits: Thresholds,
+                 already: set[str]) -> list[tuple[str, str]]:
+    """Warnings to give now, each at most once per run: (key, message)."""
+    due = []
+    if phase == "loading model" and phase_elapsed > limits.load_seconds:
+        due.append(("load", f"loading the model has taken over {limits.load_seconds:.0f} s; the disk may be "
+                            "slow or memory short: close other applications, or try --low-memory"))
+    if phase == "writing story" and phase_elapsed > limits.generation_seconds:
+        due.append(("generation", f"writing has taken over {limits.generation_seconds / 60:.0f} minutes: try "
+                                  "--low-memory, or a smaller model (dreamflow download-model --list)"))
+    if memory_used > limits.memory_used_bytes:
+        due.append(("memory", f"the system has {memory_used / 1e9:.1f} GB of memory in use (warning level "
+                              f"{limits.memory_used_bytes / 1e9:.1f} GB): close other applications, "
+                              "or use --low-memory"))
+    return [(key, text) for key, text in due if key not in already]
+
+
 @dataclass
 class Status:
     phase: str = "starting"
+    phase_started: float = 0.0
     tokens: int = 0
     max_tokens: int = 0
     generation_started: float | None = None
@@ -30,6 +70,10 @@ class Status:
     batch_done: int = 0
     batch_total: int = 0
     batch_started: float | None = None
+
+    def set_phase(self, name: str) -> None:
+        self.phase = name
+        self.phase_started = time.perf_counter()
 
     def tokens_per_second(self) -> float:
         if self.generation_started is None or self.tokens == 0:
@@ -48,9 +92,10 @@ class Status:
 class MemorySampler:
     """Keeps ``status.rss``/``available``/``peak_rss`` current while a run is in progress."""
 
-    def __init__(self, status: Status, interval: float = SAMPLE_SECONDS):
+    def __init__(self, status: Status, interval: float = SAMPLE_SECONDS, *, watch: "Watch | None" = None):
         self.status = status
         self.interval = interval
+        self.watch = watch
         self._process = psutil.Process()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="dreamflow-memory", daemon=True)
@@ -60,6 +105,13 @@ class MemorySampler:
         self.status.rss = rss
         self.status.peak_rss = max(self.status.peak_rss, rss)
         self.status.available = available_bytes()
+        if self.watch is not None and self.watch.on_warning is not None:
+            used = psutil.virtual_memory()
+            elapsed = time.perf_counter() - self.status.phase_started
+            for key, message in due_warnings(self.status.phase, elapsed, used.total - used.available,
+                                             self.watch.thresholds, self.watch.warned):
+                self.watch.warned.add(key)
+                self.watch.on_warning(message)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -80,3 +132,22 @@ class MemorySampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=1)
+
+
+@dataclass
+class Watch:
+    """Who is watching a run: the shared status, a callback per phase change, and one for warnings."""
+
+    status: Status = field(default_factory=Status)
+    on_update: Callable[[Status], None] | None = None
+    on_warning: Callable[[str], None] | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    warned: set[str] = field(default_factory=set)
+
+    def phase(self, name: str) -> None:
+        self.status.set_phase(name)
+        if self.on_update is not None:
+            self.on_update(self.status)
+
+    def sampler(self) -> MemorySampler:
+        return MemorySampler(self.status, watch=self)

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dreamflow_cli import __version__
 from dreamflow_cli.config import Settings
@@ -18,7 +18,7 @@ from dreamflow_cli.composer import Composed, StoryRequest, compose, prepare_requ
 from dreamflow_cli.engine import LoadedModel, Profile, choose_profile, llama_cpp_version, load_model
 from dreamflow_cli.images import draw_scene, png_bytes
 from dreamflow_cli.models import ResolvedModel, check_model_file, resolve_model
-from dreamflow_cli.monitor import MemorySampler, Status
+from dreamflow_cli.monitor import Watch
 from dreamflow_cli.storage import StoryFolder, ensure_writable_dir
 from dreamflow_cli.story import Story, slugify
 
@@ -110,23 +110,17 @@ def write_story(
     settings: Settings,
     *,
     model: LoadedModel | None = None,
-    status: Status | None = None,
-    on_update: Callable[[Status], None] | None = None,
+    watch: Watch | None = None,
     verbose: bool = False,
     extra_metadata: dict[str, Any] | None = None,
 ) -> StoryResult:
     """Write one story. With ``model`` (a batch) the caller owns the loaded model; without it the
     model is loaded here and freed before the pictures are drawn."""
-    status = status or Status()
-
-    def phase(name: str) -> None:
-        status.phase = name
-        if on_update is not None:
-            on_update(status)
-
+    watch = watch or Watch()
+    status, phase = watch.status, watch.phase
     request = plan.request
     own_model = model is None
-    with MemorySampler(status) as sampler, StoryFolder(settings.out_dir) as folder:
+    with watch.sampler() as sampler, StoryFolder(settings.out_dir) as folder:
         if model is None:
             phase("loading model")
             model = open_model(plan.setup, verbose=verbose)

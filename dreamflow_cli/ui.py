@@ -12,7 +12,8 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from dreamflow_cli.monitor import Status
+from dreamflow_cli.config import Settings
+from dreamflow_cli.monitor import Status, Thresholds, Watch
 
 
 def human_bytes(n: int | float | None) -> str:
@@ -62,9 +63,9 @@ def status_line(status: Status) -> Text:
 class Progress:
     """Shows a run's Status: live on a terminal, a line per phase on TERM=dumb, else nothing."""
 
-    def __init__(self, console: Console, status: Status, *, quiet: bool):
+    def __init__(self, console: Console, *, quiet: bool):
         self.console = console
-        self.status = status
+        self.status = Status()
         if quiet or not console.is_terminal:
             self.mode = "off"
         elif plain_terminal() or console.is_dumb_terminal:
@@ -77,6 +78,10 @@ class Progress:
         if self.mode == "plain" and status.phase != self._last_phase:
             self._last_phase = status.phase
             self.console.print(f"dreamflow: {status.phase}…")
+
+    def watch(self, settings: Settings) -> Watch:
+        return Watch(self.status, on_update=self.on_update, on_warning=self.warn,
+                     thresholds=Thresholds.from_settings(settings))
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]Warning:[/] {message}" if self.console.color_system else f"Warning: {message}")

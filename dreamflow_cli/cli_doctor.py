@@ -1,0 +1,64 @@
+"""`dreamflow doctor`: options in, a table (or one JSON object) out. The checks live in doctor.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from dreamflow_cli.doctor import FAIL, PASS, SKIP, WARN, Report, run_doctor, run_load_test
+from dreamflow_cli.ui import stderr_console, stdout_console
+
+STYLES = {PASS: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
+
+
+def doctor(
+    model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where models live \\[default: ./models]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
+    low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard",
+                                              help="The profile you mean to use \\[default: standard]."),
+    repack: Optional[bool] = typer.Option(None, "--repack/--no-repack",
+                                          help="Weight repacking for both profiles \\[default: per profile]."),
+    verify: bool = typer.Option(False, "--verify", help="Also recompute the model's sha256."),
+    load_test: bool = typer.Option(False, "--load-test",
+                                   help="Also load the model with each profile and generate a few tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file to use (else $DREAMFLOW_CONFIG, "
+                                          "./dreamflow.toml, the user config dir).", dir_okay=False),
+) -> None:
+    """Check whether this machine can write stories, and which profile fits. Exit 1 on any FAIL."""
+    flags = {"model": model, "models_dir": models_dir, "out_dir": out, "low_memory": low_memory,
+             "repack": repack}
+    if verify and not as_json:
+        stderr_console().print("Recomputing the model's sha256…")
+    report = run_doctor(flags, config_path=config, verify=verify)
+    if load_test:
+        if not as_json:
+            stderr_console().print("Loading the model with each profile…")
+        run_load_test(report)
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        render(report)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+def render(report: Report) -> None:
+    console = stdout_console()
+    table = Table(show_lines=False, title_justify="left")
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("detail")
+    for check in report.checks:
+        detail = Text(check.detail)
+        if check.hint:
+            detail.append("\n→ " + check.hint, style="italic")
+        table.add_row(check.name, Text(check.status, style=STYLES.get(check.status, "")), detail)
+    console.print(table)
+    style = "bold red" if report.failed else "bold green"
+    console.print(Text(report.verdict, style=style))

@@ -1,0 +1,648 @@
+"""`dreamflow doctor`: can this machine write stories, and with which profile?
+
+Each check is a pure decision over readings passed in as arguments (so tests can hand it a
+2 GB machine or a cgroup limit); ``run_doctor`` takes the readings and calls the decisions.
+Nothing here loads the model except ``run_load_test``, which does it in child processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+from dreamflow_cli import __version__
+from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry
+from dreamflow_cli.config import KEYS, PROFILE_KEYS, Settings, load_settings
+from dreamflow_cli.engine import Profile, choose_profile, profile_key
+from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
+from dreamflow_cli.estimate import (
+    DEFAULT_HEADROOM_BYTES, MemoryEstimate, ModelShape, Recommendation, estimate_entry,
+    estimate_profiles, recommend_profile, size_text,
+)
+from dreamflow_cli.memory import MemoryReadings, memory_readings
+from dreamflow_cli.models import ResolvedModel, resolve_model
+
+PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
+# An "8 GB" laptop reports 7.2-7.8 GiB once firmware and integrated graphics take their share;
+# below this it is a smaller machine, where low-memory is the safe default.
+SMALL_MACHINE_BYTES = 7 * 2**30
+# A story folder with pictures is well under 1 MB; this leaves room for many.
+OUTPUT_MIN_FREE = 50_000_000
+ENV_PREFIXES = ("DREAMFLOW_",)
+ENV_LEGACY = ("LOW_MEMORY_MODE", "LOCAL_MODEL_PATH")
+LOAD_TEST_TOKENS = 16
+LOAD_TEST_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    hint: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "hint": self.hint}
+
+
+# ---------------------------------------------------------------- pure decisions
+
+
+def versions_check(dreamflow: str, python: str, os_name: str) -> Check:
+    return Check("versions", PASS, f"dreamflow {dreamflow}, Python {python}, {os_name}")
+
+
+@dataclass(frozen=True)
+class LlamaReading:
+    version: str | None = None
+    features: tuple[str, ...] = ()
+    gpu_offload: bool = False
+    machine: str = ""
+    error: str | None = None  # why importing failed
+
+
+def llama_check(reading: LlamaReading) -> Check:
+    if reading.error is not None:
+        return Check("llama-cpp-python", FAIL, f"cannot import llama_cpp: {reading.error}",
+                     "install it with `pip install llama-cpp-python` (in dreamflow's environment)")
+    features = " ".join(reading.features) or "none reported"
+    detail = (f"{reading.version or 'unknown version'}; CPU features: {features}; GPU offload: "
+              f"{'compiled in' if reading.gpu_offload else 'not compiled in (CPU only)'}")
+    x86 = reading.machine.lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+    if x86 and "AVX2" not in reading.features:
+        return Check("llama-cpp-python", WARN, detail,
+                     "this build uses no AVX2: stories will be several times slower; rebuild "
+                     "llama-cpp-python on this machine (`pip install --force-reinstall --no-binary "
+                     ":all: llama-cpp-python`)")
+    return Check("llama-cpp-python", PASS, detail)
+
+
+def ram_check(readings: MemoryReadings, smallest_need: int | None) -> Check:
+    cg = readings.cgroup
+    detail = f"total {size_text(readings.total)}, available {size_text(readings.available)}"
+    if cg is not None:
+        detail += f"; cgroup limit {size_text(cg.limit)}, {size_text(cg.available)} of it free"
+    if readings.swap_total:
+        detail += f"; swap {size_text(readings.swap_total)} ({size_text(readings.swap_free)} free)"
+    else:
+        detail += "; no swap"
+    if smallest_need is not None and readings.usable < smallest_need:
+        return Check("RAM", FAIL, detail + f"; even the smallest profile needs ~{size_text(smallest_need)}",
+                     "close other programs, raise the container's memory limit, or use a smaller model")
+    if readings.usable_total < SMALL_MACHINE_BYTES:
+        where = "this container" if cg is not None and cg.limit < readings.total else "this machine"
+        return Check("RAM", WARN, detail + f"; {where} has less than 8 GB",
+                     "use the low-memory profile: --low-memory, or low_memory = true in the config")
+    return Check("RAM", PASS, detail)
+
+
+def cpu_check(physical: int | None, logical: int | None, threads: Mapping[str, int]) -> Check:
+    per_profile = ", ".join(f"{name} {n} thread{'s' if n != 1 else ''}" for name, n in threads.items())
+    detail = f"{physical or '?'} physical / {logical or '?'} logical cores; {per_profile}"
+    cores = physical or logical
+    over = {name: n for name, n in threads.items() if cores and n > cores}
+    if over:
+        return Check("CPU", WARN, detail,
+                     f"more threads than {cores} cores slows llama.cpp down: set n_threads = {cores} "
+                     "in the config's profile tables, or pass --threads")
+    return Check("CPU", PASS, detail)
+
+
+def models_disk_check(directory: Path, free: int | None, missing: Sequence[tuple[str, int]]) -> Check:
+    """``missing``: catalog models not downloaded yet, with their sizes."""
+    if free is None:
+        return Check("disk (models)", SKIP, f"cannot read free space at {directory}")
+    detail = f"{size_text(free)} free at {directory}"
+    too_big = [(name, size) for name, size in missing if size > free]
+    if too_big:
+        names = ", ".join(f"{name} ({size_text(size)})" for name, size in too_big)
+        return Check("disk (models)", WARN, detail + f"; no room for {names}",
+                     "free some space, or choose another folder with --models-dir")
+    return Check("disk (models)", PASS, detail)
+
+
+def output_disk_check(directory: Path, free: int | None) -> Check:
+    if free is None:
+        return Check("disk (output)", SKIP, f"cannot read free space at {directory}")
+    detail = f"{size_text(free)} free at {directory}"
+    if free < OUTPUT_MIN_FREE:
+        return Check("disk (output)", WARN, detail, "free some space, or choose another folder with --out")
+    return Check("disk (output)", PASS, detail)
+
+
+def output_dir_check(directory: Path, state: str) -> Check:
+    """``state``: "writable", "creatable", "not a directory" or "not writable"."""
+    if state == "writable":
+        return Check("output folder", PASS, f"{directory} is writable")
+    if state == "creatable":
+        return Check("output folder", PASS, f"{directory} will be created on the first story")
+    return Check("output folder", FAIL, f"{directory} is {state}", "choose a folder you can write to with --out")
+
+
+def size_check(size: int, expected: int | None, expected_from: str, name: str | None) -> Check:
+    detail = f"{size:,} bytes"
+    if expected is None:
+        return Check("model size", SKIP, detail + "; no catalog size or manifest to compare with")
+    if size == expected:
+        return Check("model size", PASS, f"{detail}, as the {expected_from} says")
+    fix = (f"run `dreamflow download-model {name} --force`" if name
+           else "download the file again, or pass another one with --model")
+    if size < expected:
+        return Check("model size", FAIL,
+                     f"truncated: {detail} of {expected:,} the {expected_from} expects (an interrupted download?)", fix)
+    return Check("model size", FAIL, f"{detail}, but the {expected_from} expects {expected:,}", fix)
+
+
+def header_check(info: Any, profiles: Sequence[Profile]) -> Check:
+    params = f"{info.parameter_count / 1e6:,.1f}M params" if info.parameter_count else "? params"
+    detail = (f"GGUF v{info.version}, {info.architecture or 'unknown architecture'}, {params}, "
+              f"{info.quantization or 'unknown quantization'}, trained context {info.context_length or '?'}")
+    short = [p for p in profiles if info.context_length and p.n_ctx > info.context_length]
+    if short:
+        return Check("model header", WARN, detail + f"; the {short[0].name} profile asks for {short[0].n_ctx}",
+                     f"set n_ctx to at most {info.context_length} in the config, or pass --ctx")
+    return Check("model header", PASS, detail)
+
+
+def chat_template_check(present: bool) -> Check:
+    if present:
+        return Check("chat template", PASS, "present: prompts use the model's own chat format")
+    return Check("chat template", WARN, "missing: prompts fall back to plain text, stories may ramble",
+                 "use a chat/instruct model, e.g. `dreamflow download-model smollm2-135m`")
+
+
+def checksum_check(expected: str | None, actual: str | None, name: str | None, verify: bool) -> Check:
+    if expected is None:
+        return Check("model checksum", SKIP, "no sha256 known for this file (not a catalog model, no manifest)")
+    if not verify:
+        return Check("model checksum", SKIP, "not recomputed", "run `dreamflow doctor --verify` to check the sha256")
+    if actual == expected:
+        return Check("model checksum", PASS, f"sha256 {actual[:16]}… matches")
+    fix = (f"run `dreamflow download-model {name} --force`" if name
+           else "download the file again, or pass another one with --model")
+    return Check("model checksum", FAIL, f"sha256 {actual} does not match {expected}: the file is damaged", fix)
+
+
+def memory_check(estimates: Mapping[str, MemoryEstimate], rec: Recommendation, configured: str) -> Check:
+    needs = ", ".join(f"{name} ~{size_text(est.total)}" for name, est in estimates.items())
+    detail = f"{needs}; {rec.reason}"
+    if rec.profile is None:
+        return Check("memory estimate", WARN, detail, "see the RAM check")
+    if rec.profile == configured or _fits_with_headroom(estimates, configured, rec):
+        return Check("memory estimate", PASS, detail)
+    flag = "--low-memory" if rec.profile == "low-memory" else "--standard"
+    value = "true" if rec.profile == "low-memory" else "false"
+    return Check("memory estimate", WARN, detail,
+                 f"use the {rec.profile} profile: {flag}, or low_memory = {value} in the config")
+
+
+def _fits_with_headroom(estimates: Mapping[str, MemoryEstimate], configured: str, rec: Recommendation) -> bool:
+    # A user who chose low-memory where standard would fit has made a safe choice, not a mistake.
+    order = list(estimates)
+    return configured in order and rec.profile in order and order.index(configured) > order.index(rec.profile)
+
+
+def seconds_per_story(weights_bytes: int, max_tokens: int, tokens_per_second: float | None = None,
+                      startup_seconds: float | None = None) -> float:
+    """A rough story time. Without a measurement, token speed is modelled as memory-bound:
+    each token reads all weights at ~16 GB/s plus ~3.3 ms of fixed work, which reproduces the
+    NOTES figures (SmolLM2 ~104 tok/s, a 660 MB model ~23 tok/s, 2 threads)."""
+    if not tokens_per_second:
+        tokens_per_second = 1 / (weights_bytes / 16e9 + 0.0033)
+    if startup_seconds is None:
+        startup_seconds = weights_bytes / 1e9  # loading from a warm page cache, ~1 GB/s
+    return startup_seconds + max_tokens / tokens_per_second
+
+
+def verdict(checks: Sequence[Check], profile: str | None, story_seconds: float | None) -> str:
+    failed = [c.name for c in checks if c.status == FAIL]
+    if failed:
+        return f"{len(failed)} problem{'s' if len(failed) != 1 else ''}: {', '.join(failed)}"
+    warned = sum(c.status == WARN for c in checks)
+    ready = f"Ready: {profile} profile" if profile else "Ready"
+    if story_seconds is not None:
+        ready += f", ~{story_seconds:.0f} s per story"
+    if warned:
+        ready += f" ({warned} warning{'s' if warned != 1 else ''})"
+    return ready
+
+
+# ---------------------------------------------------------------- readings
+
+
+def read_llama() -> LlamaReading:
+    machine = platform.machine()
+    try:
+        import llama_cpp
+    except Exception as exc:  # noqa: BLE001 - a broken native build fails in many ways (OSError, …)
+        return LlamaReading(machine=machine, error=f"{type(exc).__name__}: {exc}")
+    info = llama_cpp.llama_print_system_info()
+    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    return LlamaReading(version=getattr(llama_cpp, "__version__", None), features=parse_features(text),
+                        gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()), machine=machine)
+
+
+def parse_features(system_info: str) -> tuple[str, ...]:
+    """``"CPU : SSE3 = 1 | AVX = 1 | AVX512 = 0 |"`` → ("SSE3", "AVX")."""
+    found = []
+    for part in system_info.replace("\n", "|").split("|"):
+        name, _, value = part.rpartition("=")
+        name = name.split(":")[-1].strip()
+        if name and value.strip() == "1":
+            found.append(name)
+    return tuple(found)
+
+
+def free_bytes(path: Path) -> tuple[Path, int | None]:
+    """Free space where ``path`` is (or will be): its nearest existing ancestor."""
+    probe = Path(path).absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        return probe, shutil.disk_usage(probe).free
+    except OSError:
+        return probe, None
+
+
+def dir_state(path: Path) -> str:
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            return "not a directory"
+        return "writable" if os.access(path, os.W_OK | os.X_OK) else "not writable"
+    parent, _ = free_bytes(path)
+    return "creatable" if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK) else "not writable"
+
+
+def dreamflow_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in sorted(env.items())
+            if (k.startswith(ENV_PREFIXES) or k in ENV_LEGACY) and v.strip() != ""}
+
+
+def read_manifest(model_path: Path) -> dict | None:
+    """The download's manifest (size, sha256), when the download module wrote one."""
+    try:
+        from dreamflow_cli.download import read_manifest as read
+    except ImportError:  # an older download module: read the same file directly
+        try:
+            data = json.loads(model_path.with_name(model_path.name + ".manifest.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+    return read(model_path)
+
+
+def sha256_of(path: Path) -> str:
+    from dreamflow_cli.download import sha256_file
+
+    return sha256_file(path)
+
+
+# ---------------------------------------------------------------- the run
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    memory: dict[str, MemoryEstimate] = field(default_factory=dict)
+    recommendation: Recommendation | None = None
+    verdict: str = ""
+    settings: Settings | None = None
+    profiles: list[Profile] = field(default_factory=list)
+    model: ResolvedModel | None = None
+    info: Any = None  # gguf_info.GgufInfo when the header was read
+    readings: MemoryReadings | None = None
+    load_test: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(c.status == FAIL for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        usable = self.readings.usable if self.readings else None
+        memory = {name: {**est.as_dict(), "fits": usable is not None and est.total <= usable}
+                  for name, est in self.memory.items()}
+        out: dict[str, Any] = {
+            "checks": [c.as_dict() for c in self.checks],
+            "memory": memory,
+            "recommended_profile": self.recommendation.profile if self.recommendation else None,
+            "recommendation": self.recommendation.reason if self.recommendation else None,
+            "verdict": self.verdict,
+            "model": self.info.as_dict() if self.info is not None else None,
+        }
+        if self.load_test:
+            out["load_test"] = self.load_test
+        return out
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Everything doctor reads from the machine, injectable as a whole."""
+
+    memory: MemoryReadings
+    physical_cores: int | None
+    logical_cores: int | None
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def read_machine() -> Machine:
+    import psutil
+
+    return Machine(memory=memory_readings(), physical_cores=psutil.cpu_count(logical=False),
+                   logical_cores=os.cpu_count(), env=MappingProxyType(dict(os.environ)))
+
+
+def run_doctor(
+    flags: Mapping[str, Any],
+    *,
+    config_path: Path | None = None,
+    verify: bool = False,
+    machine: Machine | None = None,
+    llama: Callable[[], LlamaReading] = read_llama,
+    headroom: int = DEFAULT_HEADROOM_BYTES,
+) -> Report:
+    machine = machine or read_machine()
+    report = Report(readings=machine.memory)
+    report.checks.append(versions_check(__version__, platform.python_version(),
+                                        f"{platform.system()} {platform.release()} ({platform.machine()})"))
+    report.checks.append(llama_check(llama()))
+    settings = _settings_checks(report, flags, config_path, machine)
+    _profiles(report, settings, machine)
+    _model_checks(report, settings, verify)
+    _memory_checks(report, settings, headroom)
+    report.checks.append(cpu_check(machine.physical_cores, machine.logical_cores,
+                                   {p.name: p.n_threads for p in report.profiles}))
+    _disk_checks(report, settings)
+    report.verdict = _verdict(report)
+    return report
+
+
+def _settings_checks(report: Report, flags: Mapping[str, Any], config_path: Path | None,
+                     machine: Machine) -> Settings:
+    env = dreamflow_env(machine.env)
+    try:
+        settings = load_settings(flags, config_path=config_path, env=dict(machine.env))
+    except ConfigError as exc:
+        report.checks.append(Check("config", FAIL, exc.message + "; the other checks use the defaults",
+                                   exc.hint))
+        settings = _fallback_settings(flags)
+    else:
+        where = str(settings.config_path) if settings.config_path else "none found; using the defaults"
+        report.checks.append(Check("config", PASS, f"config file: {where}"))
+    shown = ", ".join(f"{k}={v}" for k, v in env.items())
+    report.checks.append(Check("environment", PASS,
+                               shown or "no DREAMFLOW_*, LOW_MEMORY_MODE or LOCAL_MODEL_PATH set"))
+    report.checks.append(Check("settings", PASS, _settings_text(settings)))
+    report.settings = settings
+    return settings
+
+
+def _fallback_settings(flags: Mapping[str, Any]) -> Settings:
+    given = {k: v for k, v in flags.items() if v is not None}
+    plain = {k: given[k] for k in ("model", "models_dir", "out_dir", "low_memory") if k in given}
+    profile_flags = {k: v for k, v in given.items() if k in PROFILE_KEYS}
+    return Settings(**plain, profile_flags=MappingProxyType(profile_flags))
+
+
+def _settings_text(settings: Settings) -> str:
+    shown = [f"profile {profile_key(settings.low_memory).replace('_', '-')} "
+             f"({settings.sources.get('low_memory', 'default')})",
+             f"models_dir {settings.models_dir}", f"out_dir {settings.out_dir}"]
+    for key in KEYS:
+        source = settings.sources.get(key.name, "default")
+        if key.name not in ("low_memory", "models_dir", "out_dir") and source != "default":
+            shown.append(f"{key.name} {getattr(settings, key.name)} ({source})")
+    return "; ".join(shown)
+
+
+def _profiles(report: Report, settings: Settings, machine: Machine) -> None:
+    cores = machine.logical_cores or 1
+    try:
+        report.profiles = [choose_profile(low, cores, settings.profile_config, settings.profile_flags)
+                           for low in (False, True)]
+    except ConfigError as exc:
+        report.checks.append(Check("profiles", FAIL, exc.message + "; using the built-in profiles", exc.hint))
+        report.profiles = [choose_profile(low, cores) for low in (False, True)]
+
+
+def _model_checks(report: Report, settings: Settings, verify: bool) -> None:
+    try:
+        model = resolve_model(settings)
+    except ModelError as exc:
+        report.checks.append(Check("model", FAIL, exc.message, _missing_hint(exc.hint)))
+        return
+    report.model = model
+    path, name = model.path, model.entry.name if model.entry else None
+    if not path.exists():
+        report.checks.append(Check("model", FAIL, f"{path} ({model.source}) does not exist",
+                                   f"run `dreamflow download-model {name or EMBEDDED_MODEL}`, "
+                                   "or pass --model PATH to a .gguf file"))
+        return
+    if path.is_dir():
+        report.checks.append(Check("model", FAIL, f"{path} ({model.source}) is a directory, not a .gguf file",
+                                   "pass the .gguf file inside it with --model"))
+        return
+    report.checks.append(Check("model", PASS, f"{path} ({model.source})"))
+    manifest_size, manifest_sha = _manifest_facts(path)
+    expected_size, size_from = _expected(manifest_size, model.entry.size if model.entry else None)
+    size_ok = _add(report, size_check(path.stat().st_size, expected_size, size_from, name)).status != FAIL
+    if not size_ok:
+        report.checks.append(Check("model header", SKIP, "not read: the file has the wrong size"))
+        report.checks.append(Check("model checksum", SKIP, "not recomputed: the file has the wrong size"))
+        return
+    _header_checks(report, path, name)
+    expected_sha, _ = _expected(manifest_sha, model.entry.sha256 if model.entry else None)
+    actual = sha256_of(path) if verify and expected_sha else None
+    report.checks.append(checksum_check(expected_sha, actual, name, verify))
+
+
+def _manifest_facts(path: Path) -> tuple[int | None, str | None]:
+    manifest = read_manifest(path) or {}
+    size, sha = manifest.get("size"), manifest.get("sha256")
+    return (size if isinstance(size, int) and not isinstance(size, bool) else None,
+            sha.lower() if isinstance(sha, str) else None)
+
+
+def _missing_hint(hint: str | None) -> str:
+    return hint or f"run `dreamflow download-model {EMBEDDED_MODEL}`"
+
+
+def _expected(from_manifest: Any, from_catalog: Any) -> tuple[Any, str]:
+    # The manifest records the very file that was downloaded (a --url or mirror download too).
+    if from_manifest is not None:
+        return from_manifest, "manifest"
+    return from_catalog, "catalog"
+
+
+def _add(report: Report, check: Check) -> Check:
+    report.checks.append(check)
+    return check
+
+
+def _header_checks(report: Report, path: Path, name: str | None) -> None:
+    from dreamflow_cli.gguf_info import read_gguf_info
+
+    try:
+        info = read_gguf_info(path, name)
+    except ModelError as exc:
+        report.checks.append(Check("model header", FAIL, exc.message, exc.hint))
+        return
+    report.info = info
+    report.checks.append(header_check(info, report.profiles))
+    report.checks.append(chat_template_check(info.has_chat_template))
+
+
+def _memory_checks(report: Report, settings: Settings, headroom: int) -> None:
+    readings = report.readings
+    assert readings is not None
+    shape = ModelShape.from_info(report.info) if report.info is not None else None
+    if shape is not None:
+        report.memory = estimate_profiles(shape, report.info.file_size, report.profiles)
+    smallest = min((e.total for e in report.memory.values()), default=None)
+    report.checks.append(ram_check(readings, smallest))
+    if not report.memory:
+        why = "no readable model" if report.info is None else "the model header lacks its shape"
+        report.checks.append(Check("memory estimate", SKIP, f"{why} to estimate from"))
+        return
+    report.recommendation = recommend_profile(report.memory, readings.usable, headroom)
+    configured = profile_key(settings.low_memory).replace("_", "-")
+    report.checks.append(memory_check(report.memory, report.recommendation, configured))
+
+
+def _disk_checks(report: Report, settings: Settings) -> None:
+    settings_dir = settings.models_dir
+    where, free = free_bytes(settings_dir)
+    missing = [(e.name, _entry_size(e)) for e in CATALOG if not (settings_dir / e.filename).is_file()]
+    report.checks.append(models_disk_check(where, free, [(n, s) for n, s in missing if s]))
+    out_where, out_free = free_bytes(settings.out_dir)
+    report.checks.append(output_disk_check(out_where, out_free))
+    report.checks.append(output_dir_check(settings.out_dir, dir_state(settings.out_dir)))
+
+
+def _entry_size(entry: CatalogEntry) -> int | None:
+    if entry.size:
+        return entry.size
+    est = estimate_entry(entry)
+    return est.weights if est else None
+
+
+def _verdict(report: Report) -> str:
+    rec = report.recommendation
+    profile = rec.profile if rec and rec.profile else None
+    if profile is None and report.settings is not None:
+        profile = profile_key(report.settings.low_memory).replace("_", "-")
+    chosen = next((p for p in report.profiles if p.name == profile), None)
+    seconds = None
+    if report.info is not None and chosen is not None:
+        measured = next((r for r in report.load_test if r.get("profile") == profile and r.get("ok")), None)
+        seconds = seconds_per_story(
+            report.info.file_size, chosen.max_tokens,
+            measured["tokens_per_second"] if measured else None,
+            measured["load_seconds"] + measured.get("prompt_seconds", 0) if measured else None)
+    return verdict(report.checks, profile, seconds)
+
+
+# ---------------------------------------------------------------- --load-test
+
+
+def run_load_test(report: Report, *, run: Callable[..., Any] = subprocess.run) -> None:
+    """Load the model with each profile in a child process (so a crash or an out-of-memory kill
+    becomes a FAIL here, and each profile gets its own peak RSS) and generate a few tokens."""
+    if report.model is None or report.info is None:
+        report.checks.append(Check("load test", SKIP, "no readable model to load"))
+        report.verdict = _verdict(report)
+        return
+    for profile in report.profiles:
+        result = _load_one(report.model.path, profile, report.settings, run)
+        report.load_test.append(result)
+        report.checks.append(load_test_check(result, report.memory.get(profile.name)))
+    report.verdict = _verdict(report)
+
+
+def _load_one(path: Path, profile: Profile, settings: Settings | None, run: Callable[..., Any]) -> dict[str, Any]:
+    request = {"path": str(path), "profile": profile.as_dict(), "tokens": LOAD_TEST_TOKENS,
+               "sampling": (settings or Settings()).sampling()}
+    code = "import sys; from dreamflow_cli.doctor import load_probe; load_probe(sys.argv[1])"
+    try:
+        proc = run([sys.executable, "-c", code, json.dumps(request)], capture_output=True, text=True,
+                   timeout=LOAD_TEST_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"profile": profile.name, "ok": False, "error": f"no answer within {LOAD_TEST_TIMEOUT} s"}
+    return parse_probe(profile.name, proc.returncode, proc.stdout, proc.stderr)
+
+
+def parse_probe(profile: str, returncode: int, stdout: str, stderr: str) -> dict[str, Any]:
+    if returncode == 0:
+        try:
+            return {"profile": profile, "ok": True, **json.loads(stdout.strip().splitlines()[-1])}
+        except (ValueError, IndexError):
+            pass
+    return {"profile": profile, "ok": False, "error": probe_error(returncode, stderr)}
+
+
+def probe_error(returncode: int, stderr: str) -> str:
+    import signal
+
+    if returncode < 0 or returncode > 128:
+        number = -returncode if returncode < 0 else returncode - 128
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        why = {"SIGKILL": " (out of memory?)", "SIGILL": " (an instruction this CPU lacks)"}.get(name, "")
+        return f"the loader was killed by {name}{why}"
+    last = [line for line in stderr.strip().splitlines() if line.strip()]
+    return last[-1] if last else f"the loader exited with code {returncode}"
+
+
+def load_test_check(result: Mapping[str, Any], est: MemoryEstimate | None) -> Check:
+    name = f"load test ({result['profile']})"
+    if not result.get("ok"):
+        hint = "try --no-repack (weight repacking needs CPU instructions this build may lack)" \
+            if "SIGILL" in result.get("error", "") else "run `dreamflow generate` with --verbose to see llama.cpp's log"
+        return Check(name, FAIL, result.get("error", "failed"), hint)
+    peak = result.get("peak_rss_bytes")
+    detail = (f"load {result['load_seconds']:.2f} s, {result['tokens_per_second']:.1f} tok/s, "
+              f"peak RSS {size_text(peak) if peak else '?'}")
+    if est is None:
+        return Check(name, PASS, detail)
+    detail += f" (estimate ~{size_text(est.total)})"
+    if peak and peak > est.total:
+        return Check(name, WARN, detail + ": above the estimate",
+                     "the estimate is too low for this model; keep more memory free than it says")
+    return Check(name, PASS, detail)
+
+
+def load_probe(request_json: str) -> None:
+    """Child-process side of --load-test: load, generate, print one JSON line."""
+    from dreamflow_cli.engine import load_model
+    from dreamflow_cli.memory import peak_rss_bytes
+
+    request = json.loads(request_json)
+    profile = Profile(**request["profile"])
+    try:
+        model = load_model(Path(request["path"]), profile)
+        try:
+            prompt = model.chat_prompt("You tell gentle bedtime stories.", "A short story about a sleepy owl.")
+            gen = model.generate(prompt, max_tokens=request["tokens"], sampling=request["sampling"], seed=0)
+        finally:
+            model.close()
+    except DreamflowError as exc:
+        print(exc.message, file=sys.stderr)
+        raise SystemExit(1) from None
+    # Speed after the first token: the prompt's evaluation would swamp a 16-token sample.
+    decoding = gen.seconds - gen.first_token_seconds
+    speed = gen.tokens_per_second
+    if gen.generated_tokens > 1 and decoding > 0:
+        speed = (gen.generated_tokens - 1) / decoding
+    print(json.dumps({"load_seconds": round(model.load_seconds, 3),
+                      "prompt_seconds": round(gen.first_token_seconds, 3), "tokens": gen.generated_tokens,
+                      "tokens_per_second": round(speed, 2), "peak_rss_bytes": peak_rss_bytes()}))
