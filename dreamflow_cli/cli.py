@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from dreamflow_cli import __version__
-from dreamflow_cli.config import KEYS, load_settings, starter_config, user_config_dir
+from dreamflow_cli.config import AUTO, KEYS, load_settings, starter_config, user_config_dir
 from dreamflow_cli.engine import choose_profile, default_profile_values
 from dreamflow_cli.errors import EXIT_BATCH_PARTIAL, EXIT_INTERRUPTED, EXIT_UNEXPECTED, DreamflowError, UsageError
 from dreamflow_cli.storage import atomic_write
@@ -94,7 +94,11 @@ def generate(
     model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
     models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where models live \\[default: ./models]."),
     low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard",
-                                              help="Memory profile \\[default: standard]."),
+                                              help="Memory profile \\[default: auto]."),
+    auto_memory: bool = typer.Option(False, "--auto-memory",
+                                     help="Standard when it fits with headroom, else low-memory."),
+    memory_check: Optional[bool] = typer.Option(None, "--memory-check/--no-memory-check",
+                                                help="Refuse a model that does not fit in memory \\[default: on]."),
     ctx: Optional[int] = typer.Option(None, "--ctx", min=1, help="Override the context size."),
     batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Override the batch size."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the thread count."),
@@ -119,7 +123,8 @@ def generate(
                          'e.g. dreamflow generate "a sleepy dragon", or --prompts-file prompts.txt')
     settings = load_settings(
         {"name": name, "age": age, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
-         "model": model, "models_dir": models_dir, "low_memory": low_memory, "n_ctx": ctx, "n_batch": batch,
+         "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,
+         "memory_check": memory_check, "n_ctx": ctx, "n_batch": batch,
          "n_threads": threads, "max_tokens": max_tokens, "repack": repack},
         config_path=config,
     )
@@ -128,8 +133,10 @@ def generate(
     if prompts_file is not None:
         raise typer.Exit(_generate_batch(prompts_file, request, settings, skip_existing=skip_existing,
                                          as_json=as_json, quiet=quiet, verbose=verbose))
-    plan = plan_story(request, settings, prepare(settings))
+    setup = prepare(settings)
     progress = Progress(stderr_console(), quiet=quiet)
+    progress.memory_note(setup.memory)
+    plan = plan_story(request, settings, setup)
     with progress.running():
         result = write_story(plan, settings, watch=progress.watch(settings), verbose=verbose)
 
@@ -175,6 +182,7 @@ def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_
     setup = prepare(settings)
     console = stderr_console()
     progress = Progress(console, quiet=quiet)
+    progress.memory_note(setup.memory)
     summary = Summary()
     started = time.perf_counter()
     try:
@@ -238,7 +246,8 @@ def config_show(
 ) -> None:
     """Show the effective settings and where each came from."""
     settings = load_settings({"low_memory": low_memory}, config_path=config)
-    profile = choose_profile(settings.low_memory, os.cpu_count() or 1, settings.profile_config,
+    # With "auto" the run decides; show the standard values it starts from.
+    profile = choose_profile(settings.low_memory is True, os.cpu_count() or 1, settings.profile_config,
                              settings.profile_flags)
     rows = []
     for key in KEYS:

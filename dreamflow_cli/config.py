@@ -24,6 +24,7 @@ FALSE_WORDS = ("false", "0", "no", "off")
 PROFILE_NAMES = ("standard", "low_memory")
 PROFILE_KEYS = ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack")
 ENV_CONFIG = "DREAMFLOW_CONFIG"
+AUTO = "auto"
 
 
 def parse_bool(text: str, where: str) -> bool:
@@ -49,10 +50,12 @@ class Key:
     low: float | None = None
     high: float | None = None
     doc: str = ""
+    auto: bool = False  # a bool that may also be "auto" (decided at run time)
 
     def accepted(self) -> str:
         if self.kind is bool:
-            return "true or false"
+            words = "/".join(TRUE_WORDS + FALSE_WORDS) + " (any case)"
+            return f"{words} or auto" if self.auto else words
         if self.kind in (int, float):
             word = "an integer" if self.kind is int else "a number"
             if self.low is not None and self.high is not None:
@@ -69,7 +72,12 @@ class Key:
             if isinstance(value, bool):
                 return value
             if isinstance(value, str):
-                return parse_bool(value, where)
+                if self.auto and value.strip().lower() == AUTO:
+                    return AUTO
+                try:
+                    return parse_bool(value, where)
+                except ConfigError:
+                    raise bad from None
             raise bad
         if self.kind in (int, float):
             if isinstance(value, bool):
@@ -101,8 +109,8 @@ KEYS: tuple[Key, ...] = (
         doc="Where downloaded GGUF models live (relative paths are from the working directory)."),
     Key("out_dir", Path, Path("stories"), ("DREAMFLOW_OUT_DIR",),
         doc="Where story folders are written."),
-    Key("low_memory", bool, False, ("DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE"),
-        doc="Use the low-memory profile (context 512, batch 128, 2 threads, 128 tokens)."),
+    Key("low_memory", bool, AUTO, ("DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE"),
+        doc="Low-memory profile: true, false, or auto (standard when it fits with headroom).", auto=True),
     Key("scenes", int, 3, ("DREAMFLOW_SCENES",), 1, 8, doc="Scenes (and pictures) per story."),
     Key("images", bool, True, ("DREAMFLOW_IMAGES",), doc="Draw one placeholder picture per scene."),
     Key("seed", int, None, ("DREAMFLOW_SEED",), 0, 2**31 - 1, doc="Sampling seed; unset = random."),
@@ -115,6 +123,8 @@ KEYS: tuple[Key, ...] = (
     Key("repeat_penalty", float, 1.1, (), 1, 2, doc="Penalty for repeated tokens."),
     Key("warn_load_seconds", float, 60.0, (), 1, 86400, doc="Warn when loading the model takes longer."),
     Key("warn_generation_seconds", float, 600.0, (), 1, 86400, doc="Warn when writing takes longer."),
+    Key("memory_check", bool, True, ("DREAMFLOW_MEMORY_CHECK",),
+        doc="Refuse to load a model that does not fit in available memory."),
     Key("warn_memory_used_gb", float, None, (), 0.1, 4096,
         doc="Warn when system memory in use exceeds this; unset = 7/8 of total (the guide's 7 GB of 8)."),
 )
@@ -128,7 +138,7 @@ class Settings:
     model: str | None = None
     models_dir: Path = Path("models")
     out_dir: Path = Path("stories")
-    low_memory: bool = False
+    low_memory: bool | str = AUTO  # True, False or "auto"
     scenes: int = 3
     images: bool = True
     seed: int | None = None
@@ -139,6 +149,7 @@ class Settings:
     top_k: int = 40
     min_p: float = 0.05
     repeat_penalty: float = 1.1
+    memory_check: bool = True
     warn_load_seconds: float = 60.0
     warn_generation_seconds: float = 600.0
     warn_memory_used_gb: float | None = None

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from dreamflow_cli import __version__
 from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry
-from dreamflow_cli.config import KEYS, PROFILE_KEYS, Settings, load_settings
+from dreamflow_cli.config import AUTO, KEYS, PROFILE_KEYS, Settings, load_settings
 from dreamflow_cli.engine import Profile, choose_profile, profile_key
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
 from dreamflow_cli.estimate import (
@@ -413,7 +413,8 @@ def _fallback_settings(flags: Mapping[str, Any]) -> Settings:
 
 
 def _settings_text(settings: Settings) -> str:
-    shown = [f"profile {profile_key(settings.low_memory).replace('_', '-')} "
+    mode = AUTO if settings.low_memory == AUTO else profile_key(settings.low_memory).replace("_", "-")
+    shown = [f"profile {mode} "
              f"({settings.sources.get('low_memory', 'default')})",
              f"models_dir {settings.models_dir}", f"out_dir {settings.out_dir}"]
     for key in KEYS:
@@ -513,7 +514,10 @@ def _memory_checks(report: Report, settings: Settings, headroom: int) -> None:
         report.checks.append(Check("memory estimate", SKIP, f"{why} to estimate from"))
         return
     report.recommendation = recommend_profile(report.memory, readings.usable, headroom)
-    configured = profile_key(settings.low_memory).replace("_", "-")
+    if settings.low_memory == AUTO:  # generate follows the recommendation
+        configured = report.recommendation.profile or "low-memory"
+    else:
+        configured = profile_key(settings.low_memory).replace("_", "-")
     report.checks.append(memory_check(report.memory, report.recommendation, configured))
 
 
@@ -538,7 +542,7 @@ def _verdict(report: Report) -> str:
     rec = report.recommendation
     profile = rec.profile if rec and rec.profile else None
     if profile is None and report.settings is not None:
-        profile = profile_key(report.settings.low_memory).replace("_", "-")
+        profile = profile_key(report.settings.low_memory is True).replace("_", "-")
     chosen = next((p for p in report.profiles if p.name == profile), None)
     seconds = None
     if report.info is not None and chosen is not None:

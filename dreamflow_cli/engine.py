@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from dreamflow_cli.errors import ConfigError, ModelError, UsageError
+from dreamflow_cli.errors import ConfigError, ModelError, NotEnoughMemoryError, UsageError
 
 # The memory guide's two profiles. n_threads is a cap: the machine may have fewer cores.
 # repack: llama.cpp's CPU weight repacking (`use_extra_bufts`) is faster but keeps a second copy
@@ -24,6 +24,9 @@ PROFILE_DEFAULTS: Mapping[str, Mapping[str, int | bool]] = {
     "low_memory": {"n_ctx": 512, "n_batch": 128, "n_threads": 2, "max_tokens": 128, "repack": False},
 }
 MIN_CTX = 128
+# The memory guide's advice, for every out-of-memory ending.
+MEMORY_ADVICE = ("close other applications, use --low-memory, or pick a smaller model "
+                 "(dreamflow download-model --list)")
 # Leave room for at least a short story after the prompt; below this we refuse.
 MIN_STORY_TOKENS = 32
 
@@ -181,7 +184,7 @@ class LoadedModel:
         finish = "length"
         started = time.perf_counter()
         first = 0.0
-        for token in self._llama.generate(
+        tokens = self._llama.generate(
             prompt_ids,
             temp=sampling["temperature"],
             top_p=sampling["top_p"],
@@ -189,17 +192,26 @@ class LoadedModel:
             min_p=sampling["min_p"],
             repeat_penalty=sampling["repeat_penalty"],
             reset=True,
-        ):
-            if not out:
-                first = time.perf_counter() - started
-            if self._is_end(token):
-                finish = "stop"
-                break
-            out.append(token)
-            if on_token is not None:
-                on_token(len(out))
-            if len(out) >= budget:
-                break
+        )
+        try:
+            for token in tokens:
+                if not out:
+                    first = time.perf_counter() - started
+                if self._is_end(token):
+                    finish = "stop"
+                    break
+                out.append(token)
+                if on_token is not None:
+                    on_token(len(out))
+                if len(out) >= budget:
+                    break
+        except MemoryError:
+            raise NotEnoughMemoryError("ran out of memory while writing the story", MEMORY_ADVICE) from None
+        except RuntimeError as exc:
+            # llama_decode fails when a compute buffer cannot be allocated mid-story.
+            if "llama_decode" not in str(exc):
+                raise
+            raise NotEnoughMemoryError(f"llama.cpp could not continue the story ({exc})", MEMORY_ADVICE) from None
         seconds = time.perf_counter() - started
         text = self._llama.detokenize(out).decode("utf-8", errors="ignore")
         return Generation(text=text, prompt_tokens=len(prompt_ids), generated_tokens=len(out),
@@ -254,7 +266,12 @@ def load_model(path: Path, profile: Profile, *, verbose: bool = False) -> Loaded
                 verbose=True,
             )
         llama.verbose = verbose  # later calls (generate) check this flag before printing
+    except MemoryError:
+        raise NotEnoughMemoryError(f"ran out of memory while loading {path.name}", MEMORY_ADVICE) from None
     except ValueError as exc:
+        if "llama_context" in str(exc):  # the weights loaded, but the KV cache/buffers could not be allocated
+            raise NotEnoughMemoryError(f"not enough memory for the {profile.name} profile's context "
+                                       f"(n_ctx {profile.n_ctx})", MEMORY_ADVICE) from None
         raise ModelError(f"llama.cpp could not load {path}: {exc}",
                          "the file may be damaged or of an unsupported architecture; "
                          "re-download it with `dreamflow download-model NAME --force`") from None

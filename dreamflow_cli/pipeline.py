@@ -16,9 +16,13 @@ from dreamflow_cli import __version__
 from dreamflow_cli.config import Settings
 from dreamflow_cli.composer import Composed, StoryRequest, compose, prepare_request
 from dreamflow_cli.engine import LoadedModel, Profile, choose_profile, llama_cpp_version, load_model
+from dreamflow_cli.estimate import ModelShape, estimate_profiles
+from dreamflow_cli.gguf_info import read_gguf_info
+from dreamflow_cli.memory import memory_readings
 from dreamflow_cli.images import draw_scene, png_bytes
 from dreamflow_cli.models import ResolvedModel, check_model_file, resolve_model
 from dreamflow_cli.monitor import Watch
+from dreamflow_cli.preflight import MemoryDecision, decide, unestimated
 from dreamflow_cli.storage import StoryFolder, ensure_writable_dir
 from dreamflow_cli.story import Story, slugify
 
@@ -59,6 +63,7 @@ class Setup:
     model: ResolvedModel
     model_size: int
     profile: Profile
+    memory: MemoryDecision
 
 
 @dataclass(frozen=True)
@@ -68,13 +73,24 @@ class Plan:
     seed: int
 
 
-def prepare(settings: Settings, cores: int | None = None) -> Setup:
+def prepare(settings: Settings, cores: int | None = None, available: int | None = None) -> Setup:
+    """Resolve and check the model, estimate its memory need, and pick the profile: all before
+    loading, so a model that cannot fit is refused instead of freezing the machine."""
     model = resolve_model(settings)
     size = check_model_file(model)
-    profile = choose_profile(settings.low_memory, cores or os.cpu_count() or 1,
-                             settings.profile_config, settings.profile_flags)
+    cores = cores or os.cpu_count() or 1
+    profiles = {p.name: p for p in (choose_profile(low, cores, settings.profile_config, settings.profile_flags)
+                                    for low in (False, True))}
+    info = read_gguf_info(model.path, model.entry.name if model.entry else None)
+    shape = ModelShape.from_info(info)
+    available = memory_readings().usable if available is None else available
+    if shape is None:
+        decision = unestimated(settings.low_memory, available)
+    else:
+        decision = decide(settings.low_memory, estimate_profiles(shape, size, profiles.values()), available,
+                          check=settings.memory_check)
     ensure_writable_dir(settings.out_dir, "output folder")
-    return Setup(model, size, profile)
+    return Setup(model, size, profiles[decision.profile], decision)
 
 
 def plan_story(request: StoryRequest, settings: Settings, setup: Setup) -> Plan:
@@ -173,6 +189,7 @@ def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedM
                   "name": setup.model.entry.name if setup.model.entry else None, "source": setup.model.source},
         "profile": setup.profile.as_dict(),
         "profile_source": settings.sources.get("low_memory", "default"),
+        "memory": setup.memory.as_dict(),
         "max_tokens_effective": gen.max_tokens,
         "sampling": settings.sampling(),
         "seed": plan.seed,

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from dreamflow_cli.config import Settings
 from dreamflow_cli.monitor import Status, Thresholds, Watch
+from dreamflow_cli.preflight import MemoryDecision
 
 
 def human_bytes(n: int | float | None) -> str:
@@ -65,6 +66,7 @@ class Progress:
 
     def __init__(self, console: Console, *, quiet: bool):
         self.console = console
+        self.quiet = quiet
         self.status = Status()
         if quiet or not console.is_terminal:
             self.mode = "off"
@@ -82,6 +84,13 @@ class Progress:
     def watch(self, settings: Settings) -> Watch:
         return Watch(self.status, on_update=self.on_update, on_warning=self.warn,
                      thresholds=Thresholds.from_settings(settings))
+
+    def memory_note(self, decision: MemoryDecision) -> None:
+        """Say which profile an automatic choice picked and why (and always when it won't fit)."""
+        if not decision.fits:
+            self.warn(decision.reason)
+        elif decision.mode == "auto" and not self.quiet:
+            self.console.print(f"Memory: {decision.reason}")
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]Warning:[/] {message}" if self.console.color_system else f"Warning: {message}")

@@ -21,7 +21,7 @@ def write(path: Path, text: str) -> Path:
 
 def test_defaults_without_any_source(isolated):
     s = load_settings(env={})
-    assert (s.low_memory, s.scenes, s.images, s.seed, s.model) == (False, 3, True, None, None)
+    assert (s.low_memory, s.scenes, s.images, s.seed, s.model) == ("auto", 3, True, None, None)
     assert s.out_dir == Path("stories") and s.models_dir == Path("models")
     assert s.config_path is None
     assert set(s.sources.values()) == {"default"}
@@ -43,7 +43,8 @@ def test_each_layer_overrides_the_one_below(isolated):
 
 
 @pytest.mark.parametrize("word, expected", [("TRUE", True), ("Yes", True), ("on", True), ("1", True),
-                                            ("false", False), ("NO", False), ("Off", False), ("0", False)])
+                                            ("false", False), ("NO", False), ("Off", False), ("0", False),
+                                            ("Auto", "auto")])
 def test_legacy_low_memory_mode_accepts_bool_words_in_any_case(word, expected):
     assert load_settings(env={"LOW_MEMORY_MODE": word}).low_memory is expected
     assert load_settings(env={"DREAMFLOW_LOW_MEMORY": word}).low_memory is expected
@@ -157,8 +158,9 @@ def test_the_example_config_is_valid_and_states_the_defaults(isolated):
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     s = load_settings(config_path=example, env={})
     defaults = load_settings(env={})
-    for key in ("models_dir", "out_dir", "low_memory", "scenes", "images", "temperature", "top_p", "top_k",
-                "min_p", "repeat_penalty"):
+    from dreamflow_cli.config import KEYS
+
+    for key in (k.name for k in KEYS):
         assert getattr(s, key) == getattr(defaults, key), key
     from dreamflow_cli.engine import PROFILE_DEFAULTS
 

@@ -169,8 +169,12 @@ def test_cgroup_limit_recommends_low_memory(models_dir):
     assert not report.failed
     assert report.recommendation.profile == "low-memory"
     assert "312 MB available" in report.recommendation.reason
-    assert checks["RAM"]["status"] == WARN and checks["memory estimate"]["status"] == WARN
+    # The default (auto) follows the recommendation; a forced standard profile is warned about.
+    assert checks["RAM"]["status"] == WARN and checks["memory estimate"]["status"] == PASS
     assert report.verdict.startswith("Ready: low-memory profile, ~")
+    forced = run_doctor({"models_dir": models_dir, "low_memory": False}, machine=machine(limited),
+                        llama=lambda: HEALTHY_LLAMA)
+    assert by_name(c.as_dict() for c in forced.checks)["memory estimate"]["status"] == WARN
 
 
 def test_broken_llama_cpp_is_a_failure_not_a_crash(models_dir):

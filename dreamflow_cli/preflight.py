@@ -1,0 +1,72 @@
+"""Before loading: will the model fit, and which profile should it run with?
+
+Pure decisions over readings passed in (the estimates and the available memory), so every
+branch is testable without a machine that is actually short of memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from dreamflow_cli.config import AUTO
+from dreamflow_cli.engine import MEMORY_ADVICE
+from dreamflow_cli.errors import NotEnoughMemoryError
+from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate, recommend_profile, size_text
+
+STANDARD, LOW = "standard", "low-memory"
+ADVICE = MEMORY_ADVICE + "; --no-memory-check loads anyway"
+
+
+@dataclass(frozen=True)
+class MemoryDecision:
+    mode: str  # "auto", "standard" or "low-memory": what was asked for
+    profile: str  # what will run
+    reason: str
+    available: int
+    needed: int  # the estimate for the chosen profile
+    checked: bool
+    fits: bool
+
+    @property
+    def low_memory(self) -> bool:
+        return self.profile == LOW
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "profile": self.profile, "reason": self.reason,
+                "available_bytes": self.available, "estimated_bytes": self.needed,
+                "checked": self.checked, "fits": self.fits}
+
+
+def decide(low_memory: bool | str, estimates: Mapping[str, MemoryEstimate], available: int, *,
+           check: bool = True, headroom: int = DEFAULT_HEADROOM_BYTES) -> MemoryDecision:
+    """``estimates`` holds both profiles ("standard", "low-memory"). Auto picks standard when it
+    fits with ``headroom`` to spare, else low-memory; any choice that does not fit at all is
+    refused (NotEnoughMemoryError, exit 4) unless ``check`` is off."""
+    if low_memory == AUTO:
+        mode = AUTO
+        rec = recommend_profile({STANDARD: estimates[STANDARD], LOW: estimates[LOW]}, available, headroom)
+        profile, reason = rec.profile or LOW, rec.reason
+    else:
+        mode = profile = LOW if low_memory else STANDARD
+        reason = f"{profile} profile chosen; it needs ~{size_text(estimates[profile].total)}, " \
+                 f"{size_text(available)} available"
+    needed = estimates[profile].total
+    fits = needed <= available
+    if not fits and check:
+        raise NotEnoughMemoryError(
+            f"not enough memory: {size_text(available)} available, the {profile} profile needs "
+            f"~{size_text(needed)}", ADVICE)
+    if not fits:
+        reason = f"{profile} profile needs ~{size_text(needed)} but only {size_text(available)} is " \
+                 f"available; loading anyway (--no-memory-check)"
+    return MemoryDecision(mode, profile, reason, available, needed, check, fits)
+
+
+def unestimated(low_memory: bool | str, available: int) -> MemoryDecision:
+    """A model whose header lacks the numbers the estimate needs: no check, the asked profile
+    (standard for auto)."""
+    profile = LOW if low_memory is True else STANDARD
+    return MemoryDecision(AUTO if low_memory == AUTO else profile, profile,
+                          "this model's memory need cannot be estimated; memory not checked",
+                          available, 0, checked=False, fits=True)
