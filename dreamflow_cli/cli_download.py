@@ -115,6 +115,20 @@ def _choose_target(name: Optional[str], url: Optional[str], sha256: Optional[str
     return target_for_entry(entry, endpoint)
 
 
+def _warn_if_too_big(target: Target, console) -> None:
+    entry = find_entry(target.name) if target.name else None
+    if entry is None:
+        return
+    from dreamflow_cli.engine import PROFILE_DEFAULTS
+    from dreamflow_cli.memory import memory_readings
+    from dreamflow_cli.preflight import download_warning
+
+    need = estimate_ram_bytes(entry, PROFILE_DEFAULTS["low_memory"], profile="low-memory")
+    warning = download_warning(entry.name, need, memory_readings().usable_total)
+    if warning:
+        console.print(f"Warning: {warning}", markup=False)
+
+
 def _list_catalog(as_json: bool) -> None:
     rows = []
     for entry in CATALOG:
@@ -189,6 +203,7 @@ def download_model(
     dest_dir = load_settings({"models_dir": directory}, config_path=config).models_dir
     console = stderr_console()
     display = DownloadDisplay(console, quiet=quiet)
+    _warn_if_too_big(target, console)
     try:
         with display.running():
             result = download(target, dest_dir, force=force, options=options,

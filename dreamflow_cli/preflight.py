@@ -70,3 +70,12 @@ def unestimated(low_memory: bool | str, available: int) -> MemoryDecision:
     return MemoryDecision(AUTO if low_memory == AUTO else profile, profile,
                           "this model's memory need cannot be estimated; memory not checked",
                           available, 0, checked=False, fits=True)
+
+
+def download_warning(name: str, low_memory_need: int | None, total: int) -> str | None:
+    """Before fetching a model, say so if it cannot run here even in the low-memory profile."""
+    if low_memory_need is None or low_memory_need <= total:
+        return None
+    return (f"{name} needs ~{size_text(low_memory_need)} of memory even in the low-memory profile, "
+            f"and this machine has {size_text(total)}: it will not run here; "
+            "consider a smaller model from `dreamflow download-model --list`")

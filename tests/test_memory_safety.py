@@ -130,3 +130,12 @@ def test_inside_a_small_cgroup_the_preflight_refuses_instead_of_crashing(isolate
     assert proc.stdout == ""
     assert "not enough memory" in proc.stderr and "MB available" in proc.stderr
     assert not (isolated / "stories").exists() or not any((isolated / "stories").iterdir())
+
+
+def test_download_warns_before_fetching_a_model_that_cannot_run_here():
+    from dreamflow_cli.preflight import download_warning
+
+    assert download_warning("tinyllama", 900 * MB, 8 * GB) is None
+    text = download_warning("tinyllama", 900 * MB, 512 * MB)
+    assert "tinyllama needs ~900 MB" in text and "512 MB" in text and "--list" in text
+    assert download_warning("custom", None, 512 * MB) is None  # unknown need: nothing to say
