@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 from dreamflow_cli import __version__
 from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry
 from dreamflow_cli.config import AUTO, KEYS, PROFILE_KEYS, Settings, load_settings
+from dreamflow_cli.download import read_manifest, sha256_file
 from dreamflow_cli.engine import Profile, choose_profile, profile_key
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
 from dreamflow_cli.estimate import (
@@ -287,25 +288,6 @@ def dreamflow_env(env: Mapping[str, str]) -> dict[str, str]:
             if (k.startswith(ENV_PREFIXES) or k in ENV_LEGACY) and v.strip() != ""}
 
 
-def read_manifest(model_path: Path) -> dict | None:
-    """The download's manifest (size, sha256), when the download module wrote one."""
-    try:
-        from dreamflow_cli.download import read_manifest as read
-    except ImportError:  # an older download module: read the same file directly
-        try:
-            data = json.loads(model_path.with_name(model_path.name + ".manifest.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-    return read(model_path)
-
-
-def sha256_of(path: Path) -> str:
-    from dreamflow_cli.download import sha256_file
-
-    return sha256_file(path)
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -461,7 +443,7 @@ def _model_checks(report: Report, settings: Settings, verify: bool) -> None:
         return
     _header_checks(report, path, name)
     expected_sha, _ = _expected(manifest_sha, model.entry.sha256 if model.entry else None)
-    actual = sha256_of(path) if verify and expected_sha else None
+    actual = sha256_file(path) if verify and expected_sha else None
     report.checks.append(checksum_check(expected_sha, actual, name, verify))
 
 

@@ -33,6 +33,7 @@ from dreamflow_cli import __version__
 from dreamflow_cli.catalog import CatalogEntry
 from dreamflow_cli.errors import DownloadError, UsageError
 from dreamflow_cli.models import GGUF_MAGIC
+from dreamflow_cli.storage import ensure_writable_dir
 from dreamflow_cli.storage import atomic_write
 
 CHUNK = 1 << 20
@@ -400,7 +401,7 @@ def download(target: Target, dest_dir: Path, *, force: bool = False, options: Do
     options = options or DownloadOptions.from_env()
     started = time.monotonic()
     report = _Reporter(target.filename, on_progress, on_notice)
-    dest_dir = _prepare_dir(Path(dest_dir))
+    dest_dir = ensure_writable_dir(Path(dest_dir), "models directory", "--dir")
     final = dest_dir / target.filename
     with FileLock(lock_path(final), wait=options.lock_wait, what=target.filename):
         if force:
@@ -418,18 +419,6 @@ def download(target: Target, dest_dir: Path, *, force: bool = False, options: Do
             size, digest, sha256_from, resumed = _HttpDownload(target, final, options, report).run()
     return DownloadResult(final, size, digest, target.source, time.monotonic() - started, True,
                           sha256_from, resumed)
-
-
-def _prepare_dir(dest_dir: Path) -> Path:
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise UsageError(f"models directory {dest_dir} exists and is not a directory",
-                         "choose another folder with --dir") from None
-    except OSError as exc:
-        raise UsageError(f"cannot create models directory {dest_dir}: {exc.strerror}",
-                         "choose a folder you can write to with --dir") from None
-    return dest_dir
 
 
 def _verified_existing(final: Path, target: Target, report: _Reporter) -> tuple[int, str, str] | None:

@@ -43,18 +43,19 @@ def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
             os.unlink(tmp)
 
 
-def ensure_writable_dir(path: Path, what: str) -> Path:
+def ensure_writable_dir(path: Path, what: str, option: str = "--out") -> Path:
+    """Create ``path`` if needed; refuse, naming ``option`` as the way out, if it cannot hold files."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise UsageError(f"{what} {path} exists and is not a directory",
-                         "choose another folder with --out") from None
+                         f"choose another folder with {option}") from None
     except OSError as exc:
         raise UsageError(f"cannot create {what} {path}: {exc.strerror}",
-                         "choose a folder you can write to with --out") from None
+                         f"choose a folder you can write to with {option}") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise UsageError(f"{what} {path} is not writable", "choose a folder you can write to with --out")
+        raise UsageError(f"{what} {path} is not writable", f"choose a folder you can write to with {option}")
     return path
 
 
