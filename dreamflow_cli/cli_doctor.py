@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from dreamflow_cli.doctor import FAIL, PASS, SKIP, WARN, Report, run_doctor, run_load_test
 from dreamflow_cli.ui import stderr_console, stdout_console
 
-STYLES = {PASS: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
+if TYPE_CHECKING:  # doctor's own imports load when it runs, not for every --help
+    from dreamflow_cli.doctor import Report
+
+STYLES = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 
 
 def doctor(
@@ -32,6 +32,8 @@ def doctor(
                                           "./dreamflow.toml, the user config dir).", dir_okay=False),
 ) -> None:
     """Check whether this machine can write stories, and which profile fits. Exit 1 on any FAIL."""
+    from dreamflow_cli.doctor import run_doctor, run_load_test
+
     flags = {"model": model, "models_dir": models_dir, "out_dir": out, "low_memory": low_memory,
              "repack": repack}
     if verify and not as_json:
@@ -49,6 +51,9 @@ def doctor(
 
 
 def render(report: Report) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     console = stdout_console()
     table = Table(show_lines=False, title_justify="left")
     table.add_column("check", no_wrap=True)

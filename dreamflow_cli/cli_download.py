@@ -5,20 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import (BarColumn, DownloadColumn, Progress, TaskID, TaskProgressColumn, TextColumn,
-                           TimeRemainingColumn, TransferSpeedColumn)
 
 from dreamflow_cli.catalog import CATALOG, DEFAULT_MODEL, find_entry
 from dreamflow_cli.config import load_settings
-from dreamflow_cli.download import (DownloadOptions, DownloadProgress, DownloadResult, Target, download,
-                                    part_path, target_for_entry, target_for_url)
 from dreamflow_cli.errors import EXIT_INTERRUPTED, UsageError
-from dreamflow_cli.estimate import estimate_ram_bytes
 from dreamflow_cli.ui import human_bytes, plain_terminal, stderr_console, stdout_console
+
+if TYPE_CHECKING:  # the download machinery (ssl, http) loads only when a download runs: --help stays fast
+    from rich.console import Console
+    from rich.progress import TaskID
+
+    from dreamflow_cli.download import DownloadProgress, DownloadResult, Target
 
 PLAIN_STEP_PERCENT = 10
 PLAIN_STEP_BYTES = 100_000_000  # when the size is unknown
@@ -48,6 +48,9 @@ class DownloadDisplay:
         if self.mode != "live":
             yield self
             return
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeRemainingColumn, TransferSpeedColumn)
+
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TaskProgressColumn(),
                              TransferSpeedColumn(), TimeRemainingColumn(), console=self.console, transient=True)
         with self._bar:
@@ -100,6 +103,8 @@ class DownloadDisplay:
 
 def _choose_target(name: Optional[str], url: Optional[str], sha256: Optional[str], filename: Optional[str],
                    endpoint: str) -> Target:
+    from dreamflow_cli.download import target_for_entry, target_for_url
+
     if url is not None:
         if name is not None:
             raise UsageError("give either a model name or --url, not both",
@@ -123,6 +128,8 @@ def _warn_if_too_big(target: Target, console) -> None:
     from dreamflow_cli.memory import memory_readings
     from dreamflow_cli.preflight import download_warning
 
+    from dreamflow_cli.estimate import estimate_ram_bytes
+
     need = estimate_ram_bytes(entry, PROFILE_DEFAULTS["low_memory"], profile="low-memory")
     warning = download_warning(entry.name, need, memory_readings().usable_total)
     if warning:
@@ -130,6 +137,8 @@ def _warn_if_too_big(target: Target, console) -> None:
 
 
 def _list_catalog(as_json: bool) -> None:
+    from dreamflow_cli.estimate import estimate_ram_bytes
+
     rows = []
     for entry in CATALOG:
         rows.append({"name": entry.name, "file": entry.filename, "size": entry.size,
@@ -198,6 +207,8 @@ def download_model(
     if list_models:
         _list_catalog(as_json)
         return
+    from dreamflow_cli.download import DownloadOptions, download, part_path
+
     options = DownloadOptions.from_env(**({"read_timeout": timeout} if timeout is not None else {}))
     target = _choose_target(name, url, sha256, filename, options.endpoint)
     dest_dir = load_settings({"models_dir": directory}, config_path=config).models_dir

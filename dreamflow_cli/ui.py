@@ -5,16 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.spinner import Spinner
+from rich.console import Console
 from rich.text import Text
 
-from dreamflow_cli.config import Settings
-from dreamflow_cli.monitor import Status, Thresholds, Watch
-from dreamflow_cli.preflight import MemoryDecision
+if TYPE_CHECKING:  # the run's machinery (psutil, estimates) loads when a command runs, not for --help
+    from dreamflow_cli.config import Settings
+    from dreamflow_cli.monitor import Status, Watch
+    from dreamflow_cli.preflight import MemoryDecision
 
 
 def human_bytes(n: int | float | None) -> str:
@@ -65,6 +64,8 @@ class Progress:
     """Shows a run's Status: live on a terminal, a line per phase on TERM=dumb, else nothing."""
 
     def __init__(self, console: Console, *, quiet: bool):
+        from dreamflow_cli.monitor import Status
+
         self.console = console
         self.quiet = quiet
         self.status = Status()
@@ -82,6 +83,8 @@ class Progress:
             self.console.print(f"dreamflow: {status.phase}…")
 
     def watch(self, settings: Settings) -> Watch:
+        from dreamflow_cli.monitor import Thresholds, Watch
+
         return Watch(self.status, on_update=self.on_update, on_warning=self.warn,
                      thresholds=Thresholds.from_settings(settings))
 
@@ -100,6 +103,10 @@ class Progress:
         if self.mode != "live":
             yield
             return
+        from rich.console import Group
+        from rich.live import Live
+        from rich.spinner import Spinner
+
         spinner = Spinner("dots", style="cyan")
 
         def render() -> Group:
