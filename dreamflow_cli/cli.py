@@ -86,6 +86,8 @@ def generate(
     prompt: Optional[str] = typer.Argument(None, help="What the story is about, e.g. \"a sleepy dragon\"."),
     name: Optional[str] = typer.Option(None, "--name", help="The child's name: they become the hero."),
     age: Optional[int] = typer.Option(None, "--age", min=1, max=12, help="The child's age (1-12)."),
+    theme: Optional[str] = typer.Option(None, "--theme", help="Where it happens, e.g. \"a snowy forest\"."),
+    moral: Optional[str] = typer.Option(None, "--moral", help="A lesson to show gently, e.g. \"sharing\"."),
     scenes: Optional[int] = typer.Option(None, "--scenes", min=1, max=8, help="Scenes and pictures \\[default: 3]."),
     images: Optional[bool] = typer.Option(None, "--images/--no-images", help="Draw a picture per scene \\[default: on]."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**31 - 1,
@@ -122,14 +124,14 @@ def generate(
         raise UsageError("give either a prompt or --prompts-file, not both and not neither",
                          'e.g. dreamflow generate "a sleepy dragon", or --prompts-file prompts.txt')
     settings = load_settings(
-        {"name": name, "age": age, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
+        {"name": name, "age": age, "theme": theme, "moral": moral, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
          "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,
          "memory_check": memory_check, "n_ctx": ctx, "n_batch": batch,
          "n_threads": threads, "max_tokens": max_tokens, "repack": repack},
         config_path=config,
     )
     request = StoryRequest(prompt=prompt or "", name=settings.name, age=settings.age, scenes=settings.scenes,
-                           images=settings.images, seed=settings.seed)
+                           images=settings.images, seed=settings.seed, theme=settings.theme, moral=settings.moral)
     if prompts_file is not None:
         raise typer.Exit(_generate_batch(prompts_file, request, settings, skip_existing=skip_existing,
                                          as_json=as_json, quiet=quiet, verbose=verbose))

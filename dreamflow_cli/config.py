@@ -63,6 +63,8 @@ class Key:
             if self.low is not None:
                 return f"{word} ≥ {self.low:g}"
             return word
+        if self.kind is tuple:
+            return "a list of words (or one comma-separated string)"
         return "a string" if self.kind is str else "a path"
 
     def coerce(self, value: Any, where: str) -> Any:
@@ -95,6 +97,11 @@ class Key:
             if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
                 raise bad
             return value
+        if self.kind is tuple:  # a TOML list of strings, or one comma-separated string (env, flags)
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+                raise bad
+            return tuple(i.strip() for i in items if i.strip())
         if not isinstance(value, str):
             raise bad
         if self.kind is Path:
@@ -116,7 +123,15 @@ KEYS: tuple[Key, ...] = (
     Key("seed", int, None, ("DREAMFLOW_SEED",), 0, 2**31 - 1, doc="Sampling seed; unset = random."),
     Key("name", str, None, ("DREAMFLOW_NAME",), doc="Default child's name for the hero."),
     Key("age", int, None, ("DREAMFLOW_AGE",), 1, 12, doc="Default child's age (1-12)."),
-    Key("temperature", float, 0.7, ("DREAMFLOW_TEMPERATURE",), 0, 2, doc="Sampling temperature."),
+    Key("theme", str, None, ("DREAMFLOW_THEME",), doc="Where stories happen, e.g. \"a snowy forest\"."),
+    Key("moral", str, None, ("DREAMFLOW_MORAL",), doc="A lesson stories show gently."),
+    Key("guard_level", str, "standard", ("DREAMFLOW_GUARD_LEVEL",),
+        doc="Content guard strictness: relaxed, standard or strict."),
+    Key("guard_retries", int, 3, ("DREAMFLOW_GUARD_RETRIES",), 0, 10,
+        doc="New attempts (with new seeds) when a story trips the guard."),
+    Key("guard_extra_terms", tuple, (), ("DREAMFLOW_GUARD_EXTRA_TERMS",),
+        doc="More words the guard blocks."),
+    Key("temperature", float, 0.6, ("DREAMFLOW_TEMPERATURE",), 0, 2, doc="Sampling temperature."),
     Key("top_p", float, 0.9, (), 0, 1, doc="Nucleus sampling cut-off."),
     Key("top_k", int, 40, (), 0, 1000, doc="Top-k sampling (0 = off)."),
     Key("min_p", float, 0.05, (), 0, 1, doc="Min-p sampling cut-off."),
@@ -144,7 +159,12 @@ class Settings:
     seed: int | None = None
     name: str | None = None
     age: int | None = None
-    temperature: float = 0.7
+    theme: str | None = None
+    moral: str | None = None
+    guard_level: str = "standard"
+    guard_retries: int = 3
+    guard_extra_terms: tuple[str, ...] = ()
+    temperature: float = 0.6
     top_p: float = 0.9
     top_k: int = 40
     min_p: float = 0.05
@@ -308,6 +328,9 @@ def starter_config(defaults: Callable[[str], Mapping[str, int | bool]]) -> dict[
     for key in KEYS:
         if key.default is None:
             continue  # TOML has no null; unset keys are documented in config.example.toml
+        if isinstance(key.default, tuple):
+            doc[key.name] = list(key.default)
+            continue
         doc[key.name] = str(key.default) if isinstance(key.default, Path) else key.default
     doc["profile"] = {profile: dict(defaults(profile)) for profile in PROFILE_NAMES}
     return doc

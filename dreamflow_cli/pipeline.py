@@ -142,7 +142,7 @@ def write_story(
             model = open_model(plan.setup, verbose=verbose)
         try:
             phase("writing story")
-            composed = compose(model, request, settings, plan.seed, status)
+            composed = compose(model, request, settings, plan.seed, status, on_retry=_retry_notice(watch))
         finally:
             if own_model:
                 model.close()  # free the weights before drawing: pictures need none of them
@@ -170,6 +170,15 @@ def write_story(
         story=story,
         metadata=metadata,
     )
+
+
+def _retry_notice(watch: Watch):
+    """Each guard retry is said on stderr, so a slow story explains itself."""
+    def notice(number: int, words: list[str]) -> None:
+        if watch.on_warning is not None:
+            watch.on_warning(f"the story contained {', '.join(repr(w) for w in words)}; "
+                             f"writing it again with a new seed (retry {number})")
+    return notice
 
 
 def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedModel,

@@ -1,0 +1,169 @@
+"""The content guard: frightening, violent or harsh words a bedtime story must not contain.
+
+Terms match whole words only (so "skill" is not "kill" and "grapes" is not "rape"), in any case,
+with their simple inflections ("monsters", "killing", "scared", "knives"). Levels nest: each
+one blocks everything the level before it does, and more. Pure functions only; the composer
+decides what a hit means (a refused prompt, or another attempt at the story).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from dreamflow_cli.errors import ConfigError
+
+LEVELS = ("relaxed", "standard", "strict")
+DEFAULT_LEVEL = "standard"
+DEFAULT_RETRIES = 3
+MAX_RETRIES = 10
+MAX_EXTRA_TERMS = 200
+
+# relaxed: violence, weapons, death, cruelty and swearing: never in a story for a child.
+_RELAXED = (
+    "kill", "murder", "slaughter", "slay", "slain", "massacre", "blood", "bloody", "bleed", "bled", "gore", "gory",
+    "gun", "shoot", "rifle", "pistol", "bullet", "stab", "knife", "dagger", "bomb",
+    "explode", "explosion", "weapon", "war", "dead", "death", "die", "corpse", "torture",
+    "strangle", "drown", "suicide", "poison", "behead", "decapitate", "wound", "injure", "injury",
+    "assault", "abuse", "beat up", "punch", "kidnap", "rape", "hate", "stupid", "idiot", "shut up",
+    "damn", "hell", "crap", "fuck", "shit", "bitch", "bastard", "cunt", "whore", "slut", "piss",
+)
+# standard adds the stuff of nightmares: horror figures, fright and cruelty in milder words.
+_STANDARD = _RELAXED + (
+    "scary", "scare", "frighten", "frightening", "terrify", "terror", "horror", "horrible",
+    "horrify", "nightmare", "monster", "ghost", "zombie", "demon", "devil", "vampire", "werewolf",
+    "skeleton", "skull", "haunt", "creepy", "scream", "shriek", "evil", "curse", "panic",
+    "graveyard", "coffin", "hurt", "attack", "choke", "cruel",
+)
+# strict adds anything that might unsettle a sensitive listener right before sleep.
+_STRICT = _STANDARD + (
+    "fear", "afraid", "worry", "danger", "dangerous", "fight", "cry", "sob", "tears", "sad",
+    "lonely", "alone", "lost", "angry", "witch", "storm", "thunder", "lightning", "sword", "hunt",
+    "trap", "sick", "wolf",
+)
+TERMS_BY_LEVEL: dict[str, tuple[str, ...]] = {"relaxed": _RELAXED, "standard": _STANDARD, "strict": _STRICT}
+
+_TERM_SHAPE = re.compile(r"^[^\W\d_]+(?:[ '-][^\W\d_]+)*$")
+_VOWELS = "aeiou"
+
+
+def normalize(text: str) -> str:
+    """Fold the text so lookalike tricks (fullwidth letters, zero-width joiners) still match."""
+    folded = unicodedata.normalize("NFKC", text)
+    folded = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return folded.casefold()
+
+
+def word_forms(word: str) -> set[str]:
+    """The word and its simple inflections: plural, -ing, -ed, -er(s), and the spelling changes
+    English makes on the way (scare→scaring, die→dying, stab→stabbing, knife→knives)."""
+    forms = {word}
+    for suffix in ("s", "ed", "ing", "er", "ers"):
+        forms.add(word + suffix)
+    if word.endswith(("s", "x", "z", "ch", "sh", "o")):
+        forms.add(word + "es")  # only here: "war" + "es" would be "wares"
+    if word.endswith("e"):
+        stem = word[:-1]
+        forms |= {stem + "ing", word + "d", word + "r", word + "rs"}
+    if word.endswith("ie"):
+        forms.add(word[:-2] + "ying")
+    if len(word) > 2 and word.endswith("y") and word[-2] not in _VOWELS:
+        forms |= {word[:-1] + "ies", word[:-1] + "ied"}
+    if word.endswith("fe"):
+        forms.add(word[:-2] + "ves")
+    elif word.endswith("f"):
+        forms.add(word[:-1] + "ves")
+    if len(word) >= 3 and word[-1] not in _VOWELS + "wxy" and word[-2] in _VOWELS and word[-3] not in _VOWELS:
+        forms |= {word + word[-1] + suffix for suffix in ("ing", "ed", "er", "ers")}
+    return forms
+
+
+def _term_pattern(term: str) -> str:
+    # Inflect only the last word of a phrase ("beat up" → "beating up" is not covered, but
+    # "shut up" needs no forms); words are joined by any whitespace or hyphen.
+    words = re.split(r"[\s-]+", term)
+    head = [re.escape(w) for w in words[:-1]]
+    tail = "(?:" + "|".join(sorted(map(re.escape, word_forms(words[-1])), key=len, reverse=True)) + ")"
+    return r"[\s-]+".join(head + [tail])
+
+
+def parse_terms(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Extra terms from config: a TOML list of strings, or one comma-separated string (env)."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    terms: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"guard_extra_terms has a non-text entry {item!r}",
+                              'write words, e.g. guard_extra_terms = ["thunder", "spider"]')
+        term = " ".join(normalize(item).split())
+        if not term:
+            continue
+        if not _TERM_SHAPE.match(term):
+            raise ConfigError(f"guard_extra_terms entry {item!r} is not a word or phrase",
+                              "use letters only (spaces, hyphens and apostrophes inside are fine)")
+        if term not in terms:
+            terms.append(term)
+    if len(terms) > MAX_EXTRA_TERMS:
+        raise ConfigError(f"guard_extra_terms has {len(terms)} entries; the limit is {MAX_EXTRA_TERMS}",
+                          "keep the list to the words that matter to you")
+    return tuple(terms)
+
+
+def check_level(level: str | None) -> str:
+    chosen = (level or DEFAULT_LEVEL).strip().lower()
+    if chosen not in TERMS_BY_LEVEL:
+        raise ConfigError(f"guard_level {level!r} is not a known level", f"use one of: {', '.join(LEVELS)}")
+    return chosen
+
+
+def check_retries(retries: int | None) -> int:
+    chosen = DEFAULT_RETRIES if retries is None else retries
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or not 0 <= chosen <= MAX_RETRIES:
+        raise ConfigError(f"guard_retries {retries!r} is out of range",
+                          f"use an integer from 0 to {MAX_RETRIES}")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Guard:
+    level: str
+    terms: tuple[str, ...]
+    pattern: re.Pattern[str]
+
+    def find(self, text: str) -> list[str]:
+        """The blocked words in ``text`` as written there (lower-cased), each once, in order."""
+        found: list[str] = []
+        for match in self.pattern.finditer(normalize(text)):
+            word = re.sub(r"[\s-]+", " ", match.group(0))
+            if word not in found:
+                found.append(word)
+        return found
+
+
+@functools.lru_cache(maxsize=16)
+def build_guard(level: str = DEFAULT_LEVEL, extra_terms: tuple[str, ...] = ()) -> Guard:
+    level = check_level(level)
+    terms = tuple(dict.fromkeys(TERMS_BY_LEVEL[level] + tuple(extra_terms)))
+    body = "|".join(_term_pattern(t) for t in sorted(terms, key=len, reverse=True))
+    # Whole words only: "skill" must not count as "kill", nor "Scunthorpe" as what it contains.
+    pattern = re.compile(rf"\b(?:{body})\b")
+    return Guard(level, terms, pattern)
+
+
+def retry_seed(seed: int, attempt: int) -> int:
+    """The seed of attempt ``attempt`` (1 = the user's seed itself). A hash, not seed + attempt,
+    so the retries of seed 7 are not the first attempts of seeds 8, 9, …"""
+    if attempt <= 1:
+        return seed
+    digest = hashlib.sha256(f"dreamflow-retry:{seed}:{attempt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
+
+
+def describe(words: Iterable[str]) -> str:
+    return ", ".join(f'"{w}"' for w in words)

@@ -1,0 +1,126 @@
+"""The content guard: whole words, their simple forms, levels, extra terms and retry seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from dreamflow_cli.errors import ConfigError
+from dreamflow_cli.guard import (DEFAULT_LEVEL, LEVELS, build_guard, check_level, check_retries, parse_terms,
+                                 retry_seed, word_forms)
+
+
+@pytest.fixture
+def guard():
+    return build_guard(DEFAULT_LEVEL)
+
+
+@pytest.mark.parametrize("text", [
+    "Mia had a special skill for counting stars.",  # kill
+    "They drove through Scunthorpe and Essex.",  # the classic substring traps
+    "She was grateful for the grapes by the drapes.",  # rape
+    "The therapist scraped the bowl.",
+    "Hello! The shell on the beach was warm.",  # hell
+    "The diesel train, a diet of studied words.",  # die
+    "What a gorgeous, glowing evening.",  # gore
+    "A basket of wares at the warm market, an award.",  # war
+    "The cookie crumbled, the bloodhound yawned.",  # blood, as part of another word
+    "Kindness is the best skillset.",
+])
+def test_words_that_only_contain_a_term_pass(guard, text):
+    assert guard.find(text) == []
+
+
+@pytest.mark.parametrize("text, words", [
+    ("The knight wanted to KILL the dragon.", ["kill"]),
+    ("Killing time", ["killing"]),
+    ("two Monsters and a ghost", ["monsters", "ghost"]),
+    ("She was scared, so scared.", ["scared"]),
+    ("Stop scaring the cat", ["scaring"]),
+    ("the bird was dying", ["dying"]),
+    ("he kept stabbing at it", ["stabbing"]),
+    ("three sharp knives", ["knives"]),
+    ("a haunted house", ["haunted"]),
+    ("blood-red sky", ["blood"]),
+    ("Shut   up, said the owl", ["shut up"]),
+    ("the killer's hat", ["killer"]),
+    ("NIGHTMARES!", ["nightmares"]),
+])
+def test_terms_match_in_any_case_and_simple_forms(guard, text, words):
+    assert guard.find(text) == words
+
+
+def test_lookalike_tricks_are_folded():
+    guard = build_guard()
+    assert guard.find("ｋｉｌｌ") == ["kill"]  # fullwidth letters
+    assert guard.find("k\u200bill the mood") == ["kill"]  # zero-width space inside
+
+
+def test_each_word_is_reported_once_in_order(guard):
+    assert guard.find("ghost, monster, ghost, Monster") == ["ghost", "monster"]
+
+
+def test_levels_nest():
+    relaxed, standard, strict = (build_guard(level) for level in LEVELS)
+    assert set(relaxed.terms) < set(standard.terms) < set(strict.terms)
+    text = "A friendly ghost, and a wolf who was afraid of the dark."
+    assert relaxed.find(text) == []
+    assert standard.find(text) == ["ghost"]
+    assert strict.find(text) == ["ghost", "wolf", "afraid"]
+    assert relaxed.find("a bloody sword") == ["bloody"]
+
+
+def test_gentle_bedtime_words_pass_even_when_strict():
+    strict = build_guard("strict")
+    text = ("Mia yawned. The moon glowed softly over the sleepy dragon, the stars twinkled, and "
+            "everyone drifted off to sleep under a warm blanket. Goodnight!")
+    assert strict.find(text) == []
+
+
+def test_extra_terms_join_the_level():
+    guard = build_guard("relaxed", parse_terms("spider, thunder storm"))
+    assert guard.find("Spiders and a thunder storm") == ["spiders", "thunder storm"]
+    assert guard.find("thunder") == []
+
+
+def test_word_forms():
+    assert {"monster", "monsters"} <= word_forms("monster")
+    assert {"scares", "scared", "scaring"} <= word_forms("scare")
+    assert {"dies", "died", "dying"} <= word_forms("die")
+    assert {"stabs", "stabbing", "stabbed"} <= word_forms("stab")
+    assert {"bullies", "bullied"} <= word_forms("bully")
+    assert "knives" in word_forms("knife") and "wolves" in word_forms("wolf")
+    assert "wares" not in word_forms("war")
+    assert "punches" in word_forms("punch")
+
+
+def test_parse_terms():
+    assert parse_terms(None) == ()
+    assert parse_terms(" Moon, STAR ,, moon ") == ("moon", "star")
+    assert parse_terms(["Spider", "dark night"]) == ("spider", "dark night")
+    with pytest.raises(ConfigError) as info:
+        parse_terms(["<|im_end|>"])
+    assert "not a word" in info.value.message and info.value.hint
+    with pytest.raises(ConfigError):
+        parse_terms([3])
+
+
+def test_levels_and_retries_are_validated():
+    assert check_level(None) == DEFAULT_LEVEL
+    assert check_level(" Strict ") == "strict"
+    with pytest.raises(ConfigError) as info:
+        check_level("paranoid")
+    assert "relaxed, standard, strict" in info.value.hint
+    assert check_retries(None) == 3 and check_retries(0) == 0
+    for bad in (-1, 11, True, "2"):
+        with pytest.raises(ConfigError):
+            check_retries(bad)
+
+
+def test_retry_seeds_are_deterministic_distinct_and_in_range():
+    assert retry_seed(7, 1) == 7
+    seeds = [retry_seed(7, n) for n in range(1, 6)]
+    assert seeds == [retry_seed(7, n) for n in range(1, 6)]
+    assert len(set(seeds)) == 5
+    assert all(0 <= s < 2**31 for s in seeds)
+    # Not simply the neighbouring seed: seed 7's retries are not seed 8's first attempt.
+    assert retry_seed(7, 2) != 8
