@@ -166,3 +166,14 @@ def test_the_example_config_is_valid_and_states_the_defaults(isolated):
 
     for profile, values in PROFILE_DEFAULTS.items():
         assert dict(s.profile_config[profile]) == dict(values)
+
+
+def test_guard_keys_from_file_and_environment(isolated):
+    write(isolated / "dreamflow.toml", 'guard_level = "strict"\nguard_extra_terms = ["moon", "owl"]\n')
+    s = load_settings(env={})
+    assert s.guard_level == "strict" and s.guard_extra_terms == ("moon", "owl")
+    s = load_settings(env={"DREAMFLOW_GUARD_EXTRA_TERMS": "thunder, storm", "DREAMFLOW_GUARD_RETRIES": "0"})
+    assert s.guard_extra_terms == ("thunder", "storm") and s.guard_retries == 0
+    write(isolated / "dreamflow.toml", "guard_extra_terms = [1, 2]\n")
+    with pytest.raises(ConfigError, match="guard_extra_terms"):
+        load_settings(env={})
