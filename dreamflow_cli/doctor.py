@@ -105,7 +105,12 @@ def ram_check(readings: MemoryReadings, smallest_need: int | None) -> Check:
     return Check("RAM", PASS, detail)
 
 
-def cpu_check(physical: int | None, logical: int | None, threads: Mapping[str, int]) -> Check:
+# Above this 1-minute load, other programs are busy on some core (docs/performance.md, section 0).
+BUSY_LOAD = 0.5
+
+
+def cpu_check(physical: int | None, logical: int | None, threads: Mapping[str, int],
+              load1: float | None = None) -> Check:
     per_profile = ", ".join(f"{name} {n} thread{'s' if n != 1 else ''}" for name, n in threads.items())
     detail = f"{physical or '?'} physical / {logical or '?'} logical cores; {per_profile}"
     cores = physical or logical
@@ -114,6 +119,13 @@ def cpu_check(physical: int | None, logical: int | None, threads: Mapping[str, i
         return Check("CPU", WARN, detail,
                      f"more threads than {cores} cores slows llama.cpp down: set n_threads = {cores} "
                      "in the config's profile tables, or pass --threads")
+    # llama.cpp's threads wait for each other after every step: when every core has a thread and
+    # another program holds one of them, generation slows down tens of times (measured 40x).
+    if load1 is not None and load1 >= BUSY_LOAD and cores and cores <= 4 \
+            and any(n >= cores for n in threads.values()):
+        fewer = max(1, cores - 1)
+        return Check("CPU", WARN, f"{detail}; the machine is busy (load {load1:.1f})",
+                     f"close busy programs, or pass --threads {fewer} while they run")
     return Check("CPU", PASS, detail)
 
 
@@ -333,13 +345,18 @@ class Machine:
     physical_cores: int | None
     logical_cores: int | None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    load1: float | None = None  # 1-minute load average (psutil emulates it on Windows)
 
 
 def read_machine() -> Machine:
     import psutil
 
+    try:
+        load1 = psutil.getloadavg()[0]
+    except (AttributeError, OSError):
+        load1 = None
     return Machine(memory=memory_readings(), physical_cores=psutil.cpu_count(logical=False),
-                   logical_cores=os.cpu_count(), env=MappingProxyType(dict(os.environ)))
+                   logical_cores=os.cpu_count(), env=MappingProxyType(dict(os.environ)), load1=load1)
 
 
 def run_doctor(
@@ -361,7 +378,7 @@ def run_doctor(
     _model_checks(report, settings, verify)
     _memory_checks(report, settings, headroom)
     report.checks.append(cpu_check(machine.physical_cores, machine.logical_cores,
-                                   {p.name: p.n_threads for p in report.profiles}))
+                                   {p.name: p.n_threads for p in report.profiles}, machine.load1))
     _disk_checks(report, settings)
     report.verdict = _verdict(report)
     return report

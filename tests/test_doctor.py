@@ -82,6 +82,14 @@ def test_cpu_oversubscription_warns():
     assert cpu_check(None, None, {"standard": 1}).status == PASS
 
 
+def test_cpu_warns_when_a_busy_small_machine_would_use_every_core():
+    busy = cpu_check(2, 2, {"standard": 2, "low-memory": 2}, load1=1.8)
+    assert busy.status == WARN and "load 1.8" in busy.detail and "--threads 1" in busy.hint
+    assert cpu_check(2, 2, {"standard": 2, "low-memory": 2}, load1=0.1).status == PASS
+    assert cpu_check(2, 2, {"standard": 1, "low-memory": 1}, load1=1.8).status == PASS  # a core stays free
+    assert cpu_check(8, 16, {"standard": 4, "low-memory": 2}, load1=3.0).status == PASS  # plenty of cores
+
+
 def test_disk_warns_when_a_catalog_model_would_not_fit(tmp_path):
     check = models_disk_check(tmp_path, 500_000_000, [("tinyllama", 668_788_096), ("smollm2-135m", 98_362_432)])
     assert check.status == WARN and "tinyllama (669 MB)" in check.detail and "smollm2" not in check.detail
