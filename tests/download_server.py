@@ -19,7 +19,10 @@ import socket
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+import pytest
 
 
 def gguf_bytes(size: int = 3 * 1024 * 1024 + 123, seed: int = 1) -> bytes:
@@ -151,3 +154,19 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
 
     return Handler
+
+
+# Shared by the download tests: one served file, a fresh server per test, a models dir per test.
+CONTENT = gguf_bytes()
+
+
+@pytest.fixture
+def server():
+    srv = FileServer(CONTENT).start()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "models"

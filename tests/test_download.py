@@ -14,22 +14,10 @@ from dreamflow_cli.download import (SPACE_MARGIN, DownloadOptions, download, dow
                                     manifest_path, part_path, read_manifest, sidecar_path, target_for_entry,
                                     target_for_url)
 from dreamflow_cli.errors import EXIT_DOWNLOAD, DownloadError, UsageError
-from tests.download_server import FileServer, gguf_bytes, sha256
+from tests.download_server import CONTENT, FileServer, dest, gguf_bytes, server, sha256  # noqa: F401 (fixtures)
 
-CONTENT = gguf_bytes()
 CUT = 1_000_000
 
-
-@pytest.fixture
-def server():
-    srv = FileServer(CONTENT).start()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def dest(tmp_path: Path) -> Path:
-    return tmp_path / "models"
 
 
 class Recorder:

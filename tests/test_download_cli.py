@@ -23,21 +23,9 @@ from dreamflow_cli.estimate import estimate_ram_bytes
 from dreamflow_cli.ui import human_bytes
 from dreamflow_cli.download import DownloadOptions, DownloadProgress, download, manifest_path, part_path, target_for_url
 from tests.conftest import invoke
-from tests.download_server import FileServer, gguf_bytes, sha256
-
-CONTENT = gguf_bytes()
+from tests.download_server import CONTENT, FileServer, dest, gguf_bytes, server, sha256  # noqa: F401 (fixtures)
 
 
-@pytest.fixture
-def server():
-    srv = FileServer(CONTENT).start()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def dest(tmp_path: Path) -> Path:
-    return tmp_path / "models"
 
 
 def fetch(runner, server, dest, *extra: str, env: dict[str, str] | None = None):
