@@ -1,0 +1,78 @@
+"""GPU offload decisions with injected capabilities (no GPU here), and the real CPU-only reading."""
+
+from __future__ import annotations
+
+import pytest
+
+from dreamflow_cli.estimate import MemoryEstimate
+from dreamflow_cli.gpu import (ALL_LAYERS, AUTO, CPU_ONLY, GpuCapabilities, decide_gpu_layers, parse_gpu_layers,
+                               read_capabilities, split_memory)
+
+# A TinyLlama-size model, standard profile: 660 MB weights, 46 MB KV cache, 40 MB compute.
+TINY = MemoryEstimate("standard", 660_000_000, 660_000_000, 46_000_000, 40_000_000, 95_000_000)
+CUDA_8GB = GpuCapabilities(True, ("NVIDIA GeForce RTX 3060",), vram_free=8_000_000_000, vram_total=12_000_000_000)
+
+
+def test_a_cpu_only_build_never_offloads():
+    for asked in (AUTO, 10):
+        decision = decide_gpu_layers(asked, CPU_ONLY, 22, TINY)
+        assert (decision.n_gpu_layers, decision.layers_on_gpu) == (0, 0)
+        assert "no GPU support" in decision.reason
+    assert "--gpu-layers 10 ignored" in decide_gpu_layers(10, CPU_ONLY, 22, TINY).reason
+
+
+def test_auto_puts_every_layer_on_a_gpu_with_room():
+    decision = decide_gpu_layers(AUTO, CUDA_8GB, 22, TINY)
+    assert (decision.n_gpu_layers, decision.layers_on_gpu, decision.share) == (ALL_LAYERS, 22, 1.0)
+    assert "all 22 layers on NVIDIA GeForce RTX 3060" in decision.reason and "8.0 GB free VRAM" in decision.reason
+
+
+def test_auto_puts_what_fits_when_vram_is_short():
+    small = GpuCapabilities(True, ("iGPU",), vram_free=400_000_000)
+    decision = decide_gpu_layers(AUTO, small, 22, TINY)
+    # 360 MB usable - 40 MB compute, ~32.1 MB a layer (weights + KV): 9 layers.
+    assert (decision.n_gpu_layers, decision.layers_on_gpu) == (9, 9)
+    assert "9 of 22 layers" in decision.reason
+    none = decide_gpu_layers(AUTO, GpuCapabilities(True, (), vram_free=30_000_000), 22, TINY)
+    assert (none.n_gpu_layers, none.layers_on_gpu) == (0, 0) and "holds no layer" in none.reason
+
+
+def test_unified_memory_or_unknown_vram_offloads_everything():
+    metal = GpuCapabilities(True, ("Apple M2",), vram_free=5_000_000_000, unified_memory=True)
+    assert decide_gpu_layers(AUTO, metal, 22, TINY).n_gpu_layers == ALL_LAYERS
+    assert decide_gpu_layers(AUTO, GpuCapabilities(True), 22, TINY).n_gpu_layers == ALL_LAYERS
+    assert decide_gpu_layers(AUTO, CUDA_8GB, 22, None).n_gpu_layers == ALL_LAYERS
+
+
+def test_a_count_is_used_as_given_and_zero_means_cpu():
+    assert decide_gpu_layers(0, CUDA_8GB, 22, TINY).n_gpu_layers == 0
+    assert "CPU only (--gpu-layers 0)" == decide_gpu_layers(0, CUDA_8GB, 22, TINY).reason
+    some = decide_gpu_layers(8, CUDA_8GB, 22, TINY)
+    assert (some.n_gpu_layers, some.layers_on_gpu) == (8, 8) and "as configured" in some.reason
+    assert decide_gpu_layers(99, CUDA_8GB, 22, TINY).n_gpu_layers == ALL_LAYERS
+
+
+def test_memory_splits_between_ram_and_vram():
+    assert split_memory(TINY, 0.0).as_dict() == {"ram_bytes": TINY.total, "vram_bytes": 0}
+    full = split_memory(TINY, 1.0)
+    assert full.vram == TINY.weights + TINY.kv_cache + TINY.compute
+    assert full.ram == TINY.overhead  # the weights live on the GPU, nothing is repacked for the CPU
+    half = split_memory(TINY, 0.5)
+    assert half.ram + half.vram < TINY.total and half.vram == 330_000_000 + 23_000_000 + 40_000_000
+
+
+@pytest.mark.parametrize("raw, parsed", [("auto", AUTO), ("AUTO", AUTO), ("0", 0), ("33", 33), (12, 12), (0, 0)])
+def test_parse_gpu_layers(raw, parsed):
+    assert parse_gpu_layers(raw) == parsed
+
+
+@pytest.mark.parametrize("raw", ["all", "-1", -1, True, 1.5])
+def test_parse_gpu_layers_names_what_it_accepts(raw):
+    with pytest.raises(ValueError, match="a layer count .0 = CPU only. or auto"):
+        parse_gpu_layers(raw)
+
+
+def test_this_machine_reads_as_cpu_only():
+    # The llama-cpp-python wheel built here is CPU-only: the real reading must say so, not fail.
+    caps = read_capabilities()
+    assert caps.offload is False and caps.as_dict()["devices"] == []
