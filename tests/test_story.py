@@ -8,7 +8,7 @@ from dreamflow_cli.errors import UsageError
 from dreamflow_cli.story import (MAX_PROMPT_CHARS, Story, age_band, assemble, build_prompt, caption_for,
                                  clean_body, clean_title, closing_cue, ending_from, ends_sleepily, is_complete,
                                  remove_repeats, repeated_ratio, sanitize_name, sanitize_text, sentences,
-                                 split_scenes, split_title, story_opening, story_subject, title_from_prompt,
+                                 split_scenes, split_title, story_opening, story_subject, title_from_prompt, is_whole_title, trim_title,
                                  trim_to_sentence, word_target)
 
 MARKERS = ["<|im_start|>", "<|im_end|>", "<|system|>", "<|user|>", "<|assistant|>", "</s>", "<s>", "[INST]",
@@ -298,3 +298,38 @@ def test_assemble_gives_a_clean_complete_scened_story():
 def test_assemble_of_nothing_has_no_scenes():
     story, _ = assemble("<|im_end|>", "a boat", 3)
     assert story.scenes == () and story.title == "A Boat"
+
+
+# --- whole titles (issue 11) --------------------------------------------------------------------
+
+@pytest.mark.parametrize("prompt, title", [
+    # The issue's cut titles, from prompts longer than eight words:
+    ("a little boat that is afraid of the dark at night", "The Little Boat"),
+    ("a girl who finds a door inside a tree at the end of the garden", "The Girl Who Finds a Door"),
+    ("the moon who is too shy to come out tonight", "The Moon Who Is Too Shy"),
+    ("a penguin looking for a warm place to sleep tonight", "The Penguin Looking for a Warm Place"),
+    ("a family trip to see the northern lights in the sky", "The Family Trip to See the Northern Lights"),
+    ("a bear who wants to go to sleep early tonight please", "The Bear Who Wants to Go to Sleep"),
+    # Short prompts stay whole:
+    ("a sleepy dragon who counts the stars", "A Sleepy Dragon Who Counts the Stars"),
+    ("a trip to the moon", "A Trip to the Moon"),
+])
+def test_titles_from_prompts_are_whole(prompt, title):
+    made = title_from_prompt(prompt)
+    assert made == title and is_whole_title(made)
+
+
+@pytest.mark.parametrize("title, whole", [
+    ("A Little Boat That Is Afraid of the", False), ("A Girl Who Finds a Door Inside a", False),
+    ("The Moon and", False), ("Mia Was", False), ("The Moon Boat", True), ("", False),
+    ("One Two Three Four Five Six Seven Eight Nine", False),
+])
+def test_is_whole_title(title, whole):
+    assert is_whole_title(title) is whole
+
+
+def test_model_titles_that_are_cut_or_echo_the_request_are_replaced():
+    assert split_title("Title: The Boat of the\n\nMia sailed.", "a boat") == ("The Boat", "Mia sailed.", "model")
+    assert split_title("Title: A Bedtime Story for a 5-year-old\n\nMia sailed.", "a boat") == (
+        "A Boat", "Mia sailed.", "prompt")
+    assert trim_title("Stars Over the Sea and the") == "Stars Over the Sea"
