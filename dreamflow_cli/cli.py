@@ -15,6 +15,7 @@ from typer.exceptions import TyperException
 
 from dreamflow_cli import __version__
 from dreamflow_cli.config import AUTO, KEYS, load_settings, starter_config, user_config_dir
+from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli.engine import choose_profile, default_profile_values
 from dreamflow_cli.errors import EXIT_BATCH_PARTIAL, EXIT_INTERRUPTED, EXIT_UNEXPECTED, DreamflowError, UsageError
 from dreamflow_cli.storage import atomic_write
@@ -253,7 +254,7 @@ def config_show(
                              settings.profile_flags)
     rows = []
     for key in KEYS:
-        value = getattr(settings, key.name)
+        value = shown_setting(key.name, getattr(settings, key.name))
         rows.append((key.name, None if value is None else str(value) if isinstance(value, Path) else value,
                      settings.sources.get(key.name, "default")))
     for field_name in ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack"):

@@ -27,6 +27,8 @@ def doctor(
     verify: bool = typer.Option(False, "--verify", help="Also recompute the model's sha256."),
     load_test: bool = typer.Option(False, "--load-test",
                                    help="Also load the model with each profile and generate a few tokens."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="local or openai (check model servers)."),
+    base_url: Optional[list[str]] = typer.Option(None, "--base-url", help="Model-server URL (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     config: Optional[Path] = typer.Option(None, "--config", help="Config file to use (else $DREAMFLOW_CONFIG, "
                                           "./dreamflow.toml, the user config dir).", dir_okay=False),
@@ -35,7 +37,7 @@ def doctor(
     from dreamflow_cli.doctor import run_doctor, run_load_test
 
     flags = {"model": model, "models_dir": models_dir, "out_dir": out, "low_memory": low_memory,
-             "repack": repack}
+             "repack": repack, "backend": backend, "base_url": ",".join(base_url) if base_url else None}
     if verify and not as_json:
         stderr_console().print("Recomputing the model's sha256…")
     report = run_doctor(flags, config_path=config, verify=verify)

@@ -144,6 +144,16 @@ KEYS: tuple[Key, ...] = (
         doc="Refuse to load a model that does not fit in available memory."),
     Key("warn_memory_used_gb", float, None, (), 0.1, 4096,
         doc="Warn when system memory in use exceeds this; unset = 7/8 of total (the guide's 7 GB of 8)."),
+    Key("backend", str, "local", ("DREAMFLOW_BACKEND",),
+        doc="Who runs the model: local (in this process) or openai (an OpenAI-compatible server)."),
+    Key("base_url", tuple, (), ("DREAMFLOW_BASE_URL",),
+        doc="Model-server URLs for the openai backend, e.g. http://127.0.0.1:8080/v1 (a list, or comma-separated)."),
+    Key("parallel", int, None, ("DREAMFLOW_PARALLEL",), 1, 64,
+        doc="Stories in flight at once in a batch; unset = 1 locally, 2 per server with openai."),
+    Key("server_timeout", float, 120.0, ("DREAMFLOW_SERVER_TIMEOUT",), 0.1, 3600,
+        doc="Seconds a model server may stay silent (connecting, or between streamed tokens)."),
+    Key("server_retries", int, 3, ("DREAMFLOW_SERVER_RETRIES",), 0, 10,
+        doc="New attempts, on another server when there is one, after a server fails mid-story."),
 )
 KEY_BY_NAME = {k.name: k for k in KEYS}
 PROFILE_KEY = Key("profile value", int, None, (), 1, 1 << 20)
@@ -176,6 +186,11 @@ class Settings:
     warn_load_seconds: float = 60.0
     warn_generation_seconds: float = 600.0
     warn_memory_used_gb: float | None = None
+    backend: str = "local"
+    base_url: tuple[str, ...] = ()
+    parallel: int | None = None
+    server_timeout: float = 120.0
+    server_retries: int = 3
     # Per-profile values from the config file ([standard] / [low_memory] tables).
     profile_config: Mapping[str, Mapping[str, int | bool]] = field(default_factory=lambda: MappingProxyType({}))
     # --ctx/--batch/--threads/--max-tokens: applied to whichever profile is chosen.

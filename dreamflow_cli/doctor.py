@@ -23,6 +23,7 @@ from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry, recomme
 from dreamflow_cli.catalog import Recommendation as ModelChoice
 from dreamflow_cli.config import AUTO, KEYS, PROFILE_KEYS, Settings, load_settings
 from dreamflow_cli.download import read_manifest, sha256_file
+from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli.engine import Profile, choose_profile, profile_key
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
 from dreamflow_cli.estimate import (
@@ -305,7 +306,7 @@ def dir_state(path: Path) -> str:
 
 
 def dreamflow_env(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in sorted(env.items())
+    return {k: str(shown_setting(k, v)) for k, v in sorted(env.items())
             if (k.startswith(ENV_PREFIXES) or k in ENV_LEGACY) and v.strip() != ""}
 
 
@@ -383,6 +384,13 @@ def run_doctor(
                                         f"{platform.system()} {platform.release()} ({platform.machine()})"))
     report.checks.append(llama_check(llama()))
     settings = _settings_checks(report, flags, config_path, machine)
+    if getattr(settings, "backend", "local") == "openai":  # the servers' checks replace the local model's
+        from dreamflow_cli.doctor_endpoints import endpoint_checks
+
+        report.checks.extend(endpoint_checks(settings, env=machine.env))
+        _disk_checks(report, settings)
+        report.verdict = _verdict(report)
+        return report
     _profiles(report, settings, machine)
     _model_checks(report, settings, verify)
     _memory_checks(report, settings, headroom)
@@ -428,7 +436,7 @@ def _settings_text(settings: Settings) -> str:
     for key in KEYS:
         source = settings.sources.get(key.name, "default")
         if key.name not in ("low_memory", "models_dir", "out_dir") and source != "default":
-            shown.append(f"{key.name} {getattr(settings, key.name)} ({source})")
+            shown.append(f"{key.name} {shown_setting(key.name, getattr(settings, key.name))} ({source})")
     return "; ".join(shown)
 
 

@@ -1,0 +1,196 @@
+"""Fast tests of the server client's pure parts: URLs, the endpoint pool's choices, SSE parsing,
+prefix emulation."""
+
+from __future__ import annotations
+
+import pytest
+
+from dreamflow_cli.chat_prefix import (BEGIN_WITH, CHARS_PER_TOKEN, chat_messages, estimate, match_length,
+                                       split_prefix, strip_echo)
+from dreamflow_cli.endpoints import EndpointPool, EndpointState, choose, down_seconds, parse_base_url, \
+    parse_base_urls, public_url
+from dreamflow_cli.errors import ConfigError
+from dreamflow_cli.openai_client import (AuthFault, RequestFault, ServerFault, api_key_from_env, auth_headers,
+                                         iter_sse_data, parse_chunk, status_fault)
+
+
+# --- URLs -------------------------------------------------------------------------------------
+
+def test_base_url_gets_v1_and_port_and_loses_credentials():
+    e = parse_base_url("http://user:s3cret@localhost:11434")
+    assert (e.url, e.host, e.port, e.path) == ("http://localhost:11434/v1", "localhost", 11434, "/v1")
+    assert e.userinfo == "user:s3cret"
+    assert "s3cret" not in repr(e) and "s3cret" not in str(e)
+    assert parse_base_url("https://example.org/api/v1/").url == "https://example.org:443/api/v1"
+
+
+@pytest.mark.parametrize("bad", ["localhost:8080", "ftp://x/v1", "http:///v1", "http://h/v1?x=1", "http://h:99999/"])
+def test_bad_base_urls_name_the_setting(bad):
+    with pytest.raises(ConfigError) as info:
+        parse_base_url(bad)
+    assert "base URL" in info.value.message and "--base-url" in info.value.hint
+
+
+def test_bad_base_url_message_hides_the_password():
+    with pytest.raises(ConfigError) as info:
+        parse_base_url("ftp://bob:hunter2@host/v1")
+    assert "hunter2" not in info.value.message
+
+
+def test_several_urls_comma_separated_deduplicated():
+    urls = [e.url for e in parse_base_urls(["http://a:1/v1, http://b:2/v1", "http://a:1/v1/"])]
+    assert urls == ["http://a:1/v1", "http://b:2/v1"]
+
+
+def test_public_url_strips_userinfo():
+    assert public_url("http://k:pw@h:5/v1") == "http://h:5/v1"
+
+
+# --- the pool ---------------------------------------------------------------------------------
+
+def _states(*specs):
+    urls = parse_base_urls([",".join(f"http://h{i}:1/v1" for i in range(len(specs)))])
+    return [EndpointState(u, **spec) for u, spec in zip(urls, specs)]
+
+
+def test_least_busy_up_endpoint_first():
+    states = _states({"in_flight": 2}, {"in_flight": 1}, {"in_flight": 0, "down_until": 50.0})
+    assert choose(states, now=10.0) == (1, 0.0)
+
+
+def test_untried_endpoints_before_tried_ones():
+    states = _states({"in_flight": 0}, {"in_flight": 3})
+    assert choose(states, now=0.0, avoid={states[0].endpoint.url}) == (1, 0.0)
+
+
+def test_equal_endpoints_take_turns():
+    states = _states({"served": 5}, {"served": 4})
+    assert choose(states, now=0.0)[0] == 1
+
+
+def test_all_down_picks_the_one_back_soonest_and_says_how_long():
+    states = _states({"down_until": 20.0}, {"down_until": 12.0})
+    assert choose(states, now=10.0) == (1, 2.0)
+
+
+def test_down_time_doubles_and_is_capped():
+    assert [down_seconds(n, 2, 30) for n in range(6)] == [0, 2, 4, 8, 16, 30]
+
+
+def test_pool_marks_down_and_recovers_with_the_clock():
+    now = [100.0]
+    pool = EndpointPool(parse_base_urls(["http://a:1/v1,http://b:1/v1"]), clock=lambda: now[0], down_base=2)
+    a, wait = pool.acquire()
+    assert (a.url, wait) == ("http://a:1/v1", 0.0)
+    pool.release(a, ok=False, error="boom")
+    b, _ = pool.acquire()
+    assert b.url == "http://b:1/v1"  # a is down
+    assert pool.in_flight() == 1
+    pool.release(b, ok=True)
+    now[0] += 2.5
+    busy, _ = pool.acquire()
+    assert busy.url == "http://b:1/v1"  # a is up again, but its recent failure puts it second
+    back, wait = pool.acquire()
+    assert (back.url, wait) == ("http://a:1/v1", 0.0)  # least busy now
+    snap = {s["url"]: s for s in pool.snapshot()}
+    assert snap["http://a:1/v1"]["failed"] == 1 and snap["http://b:1/v1"]["completed"] == 1
+
+
+def test_pool_needs_an_endpoint():
+    with pytest.raises(ConfigError):
+        EndpointPool([])
+
+
+# --- the wire ---------------------------------------------------------------------------------
+
+def test_sse_events_joined_comments_skipped_done_ends():
+    lines = [b": ping\n", b"data: {\"a\":\n", b"data: 1}\n", b"\n", b"event: x\n", b"data: [DONE]\n", b"\n",
+             b"data: after\n", b"\n"]
+    assert list(iter_sse_data(lines)) == ['{"a":\n1}']
+
+
+def test_sse_last_event_without_blank_line_counts():
+    assert list(iter_sse_data([b"data:x\r\n"])) == ["x"]
+
+
+def test_parse_chunk_delta_finish_and_usage():
+    c = parse_chunk('{"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}')
+    assert (c.content, c.finish_reason) == ("Hi", None)
+    c = parse_chunk('{"choices":[],"usage":{"completion_tokens":7}}')
+    assert c.usage == {"completion_tokens": 7} and c.content == ""
+    c = parse_chunk('{"choices":[{"message":{"content":"Whole"},"finish_reason":"stop"}]}')
+    assert (c.content, c.finish_reason) == ("Whole", "stop")
+
+
+@pytest.mark.parametrize("payload", ['{"choices":[{"delta":', '[1,2]', '{"id":1}', '{"error":{"message":"x"}}',
+                                     '{"choices":[{"delta":{"content":5}}]}'])
+def test_parse_chunk_rejects_what_no_working_server_sends(payload):
+    with pytest.raises(ServerFault):
+        parse_chunk(payload)
+
+
+@pytest.mark.parametrize("status, kind", [(401, AuthFault), (403, AuthFault), (404, RequestFault),
+                                          (400, RequestFault), (429, ServerFault), (500, ServerFault),
+                                          (503, ServerFault)])
+def test_status_codes_sorted_into_retry_or_stop(status, kind):
+    fault = status_fault(status, b'{"error":{"message":"why"}}', "http://h:1/v1/x")
+    assert type(fault) is kind and "why" in fault.message and str(status) in fault.message
+
+
+def test_api_key_from_the_environment_only():
+    assert api_key_from_env({"OPENAI_API_KEY": "b"}) == "b"
+    assert api_key_from_env({"DREAMFLOW_API_KEY": "a", "OPENAI_API_KEY": "b"}) == "a"
+    assert api_key_from_env({"DREAMFLOW_API_KEY": " "}) is None
+
+
+def test_key_goes_only_into_the_header():
+    e = parse_base_url("http://u:p@h:1/v1")
+    assert auth_headers(e, "sk-1") == {"Authorization": "Bearer sk-1"}
+    assert auth_headers(e, None)["Authorization"].startswith("Basic ")
+    assert auth_headers(parse_base_url("http://h:1/v1"), None) == {}
+
+
+# --- prefix emulation ------------------------------------------------------------------------
+
+def test_opening_is_asked_for_in_the_user_turn():
+    msgs = chat_messages("sys", "Write a story.", "Once upon a time, Mia")
+    assert [m["role"] for m in msgs] == ["system", "user"]
+    assert msgs[1]["content"].endswith(f'{BEGIN_WITH}"Once upon a time, Mia"')
+
+
+def test_story_so_far_becomes_an_assistant_turn():
+    msgs = chat_messages("sys", "Write a story.", "Mia played.\n\nShe yawned.\n\nSoon, Mia's eyes grew heavy")
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert msgs[2]["content"] == "Mia played.\n\nShe yawned."
+    assert msgs[3]["content"].endswith('"Soon, Mia\'s eyes grew heavy"')
+    assert split_prefix("Once upon a time,") == split_prefix("Once upon a time,\n")
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("One starry night, Mia was sleepy.", " was sleepy."),  # the whole opening echoed
+    ("  one  starry night,\nMia was sleepy.", " was sleepy."),  # case and spacing differ
+    ("\u201cOne starry night, Mia\u201d was sleepy.", " was sleepy."),  # quoted, curly
+    ("Mia's cat purred.", "'s cat purred."),  # only the name echoed
+    ("In the meadow, Mia lay down.", " lay down."),  # the name in the first sentence
+    ("was already asleep.", " was already asleep."),  # a true continuation
+])
+def test_strip_echo_after_a_named_opening(reply, expected):
+    assert strip_echo(reply, "One starry night, Mia")[0] == expected
+
+
+def test_strip_echo_joins_a_comma_opening_and_ends_a_cue():
+    assert strip_echo("The moon rose.", "Once upon a time,")[0] == " the moon rose."
+    assert strip_echo("Mia smiled.", "Once upon a time,")[0] == " Mia smiled."
+    assert strip_echo("She slept.", "Story.\n\nSoon, Mia's eyes grew heavy")[0] == ". She slept."
+    assert strip_echo("Story.\n\nSoon, Mia's eyes grew heavy, and she slept.",
+                      "Story.\n\nSoon, Mia's eyes grew heavy")[0] == ", and she slept."
+    assert strip_echo("anything", "") == ("anything", "")
+
+
+def test_match_length_ignores_layout_only():
+    assert match_length("A  b c!", "a b") == 4
+    assert match_length("A x", "a b") is None
+
+
+def test_estimate_rounds_up():
+    assert estimate("") == 0 and estimate("abcd") == 2 and CHARS_PER_TOKEN == 3.5
