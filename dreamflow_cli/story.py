@@ -206,6 +206,21 @@ _CLOSINGS_NAMELESS = ("Soon, everyone's eyes grew heavy", "At last, it was time 
 MAX_ENDING_SENTENCES = 3
 
 
+def base_model_opening(prompt: str, *, name: str | None, theme: str | None, seed: int) -> tuple[str, str]:
+    """(title, opening) for a template-less (base) model, which continues text instead of
+    following instructions: sent instructions, it writes more instructions. So it is given what
+    a picture book's first page looks like — the title, the hero, a first calm sentence — and
+    continues the story. The opening (not the title) becomes the story's first lines."""
+    title = title_from_prompt(prompt)
+    subject = story_subject(prompt)
+    lines = [f"Once upon a time, there was {subject[:1].lower() + subject[1:]}."]
+    if theme:
+        lines.append(f"It all happened in {theme[:1].lower() + theme[1:]}.")
+    # Not the "Once upon a time" opening twice.
+    lines.append(story_opening(name, seed % (len(_OPENINGS) - 1) + 1))
+    return title, " ".join(lines)
+
+
 def story_opening(name: str | None, seed: int) -> str:
     choices = _OPENINGS if name else _OPENINGS_NAMELESS
     return choices[seed % len(choices)].format(name=name)
@@ -618,7 +633,7 @@ def slugify(text: str, limit: int = 40) -> str:
 class TextReport:
     """What the clean-up did to the model's text (recorded in story.json, used by the bench)."""
 
-    title_source: str  # "model" (a title line it wrote) or "prompt"
+    title_source: str  # "model" (a title line it wrote), "prompt", or "opening" (a base model's page)
     repeats_removed: int  # sentences dropped as repeats
     repeated_ratio: float  # share of repeated sentences in the model's text before that
 
@@ -628,10 +643,14 @@ def draft(text: str) -> str:
     return trim_to_sentence(clean_body(text))
 
 
-def assemble(generated: str, prompt: str, scenes: int) -> tuple[Story, TextReport]:
+def assemble(generated: str, prompt: str, scenes: int, title: str | None = None) -> tuple[Story, TextReport]:
     """Title, clean body without repeats, scenes and captions. A story with no words at all
-    comes back with no scenes; the caller decides what that means."""
-    title, body, source = split_title(generated, prompt)
+    comes back with no scenes; the caller decides what that means. ``title``: the one the story
+    was opened with (a base model's), used as it is."""
+    if title:
+        body, source = generated, "opening"
+    else:
+        title, body, source = split_title(generated, prompt)
     body = draft(body)
     ratio = repeated_ratio(body)
     body, removed = remove_repeats(body)

@@ -9,6 +9,7 @@ from dreamflow_cli.story import (MAX_PROMPT_CHARS, Story, age_band, assemble, bu
                                  clean_body, clean_title, closing_cue, ending_from, ends_sleepily, is_complete,
                                  remove_repeats, repeated_ratio, sanitize_name, sanitize_text, sentences,
                                  split_scenes, split_title, story_opening, story_subject, title_from_prompt, is_whole_title, trim_title,
+                                 base_model_opening,
                                  trim_to_sentence, word_target)
 
 MARKERS = ["<|im_start|>", "<|im_end|>", "<|system|>", "<|user|>", "<|assistant|>", "</s>", "<s>", "[INST]",
@@ -333,3 +334,20 @@ def test_model_titles_that_are_cut_or_echo_the_request_are_replaced():
     assert split_title("Title: A Bedtime Story for a 5-year-old\n\nMia sailed.", "a boat") == (
         "A Boat", "Mia sailed.", "prompt")
     assert trim_title("Stars Over the Sea and the") == "Stars Over the Sea"
+
+
+def test_base_model_opening_is_a_story_page_not_instructions():
+    title, opening = base_model_opening("a sleepy dragon who counts the stars", name="Mia", theme="a snowy forest",
+                                        seed=0)
+    assert title == "A Sleepy Dragon Who Counts the Stars"
+    assert opening.startswith("Once upon a time, there was a sleepy dragon who counts the stars. "
+                              "It all happened in a snowy forest. ")
+    assert opening.endswith("Mia") and opening.count("Once upon a time") == 1
+    assert "Write" not in opening and "sentences" not in opening
+    _, nameless = base_model_opening("Tell me a story about a turtle.", name=None, theme=None, seed=3)
+    assert nameless.startswith("Once upon a time, there was a turtle.") and nameless.endswith(",")
+
+
+def test_assemble_keeps_a_given_title():
+    story, report = assemble("Mia sailed. It was calm.", "a boat", 1, title="The Moon Boat")
+    assert story.title == "The Moon Boat" and report.title_source == "opening"
