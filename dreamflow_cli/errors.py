@@ -15,7 +15,11 @@ EXIT_MEMORY = 4
 EXIT_DOWNLOAD = 5
 EXIT_CONTENT = 6
 EXIT_BATCH_PARTIAL = 7  # a batch finished, but some of its stories failed
-EXIT_INTERRUPTED = 130
+EXIT_NO_SPACE = 8  # the disk (or quota) is full: nothing half-written is left behind
+# Stopped by a signal: 128 + its number (see signals.py); nothing unfinished is kept.
+EXIT_INTERRUPTED = 130  # SIGINT, Ctrl-C
+EXIT_HANGUP = 129  # SIGHUP, the terminal closed
+EXIT_TERMINATED = 143  # SIGTERM
 
 
 class DreamflowError(Exception):
@@ -51,3 +55,9 @@ class DownloadError(DreamflowError):
 
 class ContentBlockedError(DreamflowError):
     exit_code = EXIT_CONTENT
+
+
+class NoSpaceError(DreamflowError):
+    """The disk or quota is full (ENOSPC/EDQUOT), before or while writing."""
+
+    exit_code = EXIT_NO_SPACE

@@ -8,6 +8,7 @@ from pathlib import Path
 from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry, find_entry
 from dreamflow_cli.config import Settings
 from dreamflow_cli.errors import ModelError
+from dreamflow_cli.storage import file_problem
 
 GGUF_MAGIC = b"GGUF"
 
@@ -53,7 +54,7 @@ def check_model_file(model: ResolvedModel) -> int:
     """Reject what llama.cpp would choke on, with a reason a parent can act on. Returns the size."""
     path = model.path
     if not path.exists():
-        raise ModelError(f"model file {path} does not exist", download_hint())
+        raise ModelError(f"model file {path} {file_problem(path)}", download_hint())
     if path.is_dir():
         raise ModelError(f"model path {path} is a directory, not a .gguf file",
                          "pass the .gguf file inside it with --model")

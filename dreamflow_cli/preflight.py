@@ -16,6 +16,13 @@ from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate, recom
 
 STANDARD, LOW = "standard", "low-memory"
 ADVICE = MEMORY_ADVICE + "; --no-memory-check loads anyway"
+# When low-memory is what did not fit, suggesting --low-memory would send the user in a circle.
+LOW_ADVICE = ("close other applications, or pick a smaller model (dreamflow download-model --list); "
+              "--no-memory-check loads anyway")
+
+
+def memory_advice(profile: str) -> str:
+    return LOW_ADVICE if profile == LOW else ADVICE
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ def decide(low_memory: bool | str, estimates: Mapping[str, MemoryEstimate], avai
     if not fits and check:
         raise NotEnoughMemoryError(
             f"not enough memory: {size_text(available)} available, the {profile} profile needs "
-            f"~{size_text(needed)}", ADVICE)
+            f"~{size_text(needed)}", memory_advice(profile))
     if not fits:
         reason = f"{profile} profile needs ~{size_text(needed)} but only {size_text(available)} is " \
                  f"available; loading anyway (--no-memory-check)"

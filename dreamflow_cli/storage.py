@@ -2,25 +2,101 @@
 
 Single files: temp file in the same directory, fsync, rename. A story folder: every file is
 written into a hidden staging folder, which gets its final name in one rename at the end; an
-interrupted story leaves nothing behind.
+interrupted story leaves nothing behind. Every folder dreamflow writes into is checked first
+(``ensure_writable_dir``: creatable, writable, some free space), and a disk that fills up while
+we write ends with NoSpaceError (exit 8), never an "unexpected error" or a half-written file.
+
+Staging folders are named ``.dreamflow-tmp-<pid>-<random>``: one left behind by a killed process
+(SIGKILL, power loss) is removed by a later run once it is old and its process is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable, Iterator
 
-from dreamflow_cli.errors import UsageError
+from dreamflow_cli import signals
+from dreamflow_cli.errors import NoSpaceError, UsageError
 
 STAGING_PREFIX = ".dreamflow-tmp-"
+_STAGING_PID = re.compile(re.escape(STAGING_PREFIX) + r"(\d+)-")
+# A staging folder lives for one story; one older than this whose process is gone is litter.
+STALE_SECONDS = 6 * 3600
+# Refuse up front below this much free space: a story (text, metadata, a few PNGs) is far smaller,
+# and a file system this full fails everyone's writes, not only ours.
+MIN_FREE_BYTES = 4 * 1024 * 1024
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically. With ``overwrite=False`` an existing file is never
-    replaced (FileExistsError), even if it appears while we write."""
+def free_bytes(path: Path) -> int:
+    return shutil.disk_usage(path).free
+
+
+# Tests replace this to simulate a full disk without one.
+free_space: Callable[[Path], int] = free_bytes
+
+
+def no_space(directory: Path, option: str = "--out", detail: str = "") -> NoSpaceError:
+    return NoSpaceError(f"no space left in {directory}{detail}",
+                        f"free some space, or choose a folder on another disk with {option}")
+
+
+@contextlib.contextmanager
+def disk_errors(directory: Path, option: str = "--out") -> Iterator[None]:
+    """Turn a write failing on a full or read-only disk into a one-line error naming the folder."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise no_space(directory, option) from None
+        if exc.errno in _DENIED:
+            raise UsageError(f"cannot write in {directory}: {exc.strerror}",
+                             f"choose a folder you can write to with {option}") from None
+        raise
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file, in words for a message ("does not exist", "is a
+    directory", "is a symbolic link loop"…), or None when it is a file."""
     path = Path(path)
+    try:
+        if path.is_file():
+            return None
+        if path.is_dir():
+            return "is a directory, not a file"
+        if path.exists():
+            return "is not a regular file"
+        os.stat(path)  # exists() hides why: a loop and a dangling link both read as "absent"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        if exc.errno == errno.EACCES:
+            return "cannot be reached (permission denied on a folder above it)"
+        if exc.errno == errno.ENOTDIR:
+            return "does not exist (a part of the path is a file, not a folder)"
+    if path.is_symlink():
+        return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+    return "does not exist"
+
+
+def atomic_write(path: Path, data: bytes, *, overwrite: bool = True, option: str = "--out") -> None:
+    """Write ``data`` to ``path`` atomically. With ``overwrite=False`` an existing file is never
+    replaced (FileExistsError), even if it appears while we write. A full or read-only disk is a
+    NoSpaceError / UsageError naming ``option`` as the way out; the target is left untouched."""
+    path = Path(path)
+    with disk_errors(path.parent, option):
+        _atomic_write(path, data, overwrite)
+
+
+def _atomic_write(path: Path, data: bytes, overwrite: bool) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -43,8 +119,9 @@ def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
             os.unlink(tmp)
 
 
-def ensure_writable_dir(path: Path, what: str, option: str = "--out") -> Path:
-    """Create ``path`` if needed; refuse, naming ``option`` as the way out, if it cannot hold files."""
+def ensure_writable_dir(path: Path, what: str, option: str = "--out", *, need: int = MIN_FREE_BYTES) -> Path:
+    """The one check before dreamflow writes into a folder: create ``path`` if needed, and refuse,
+    naming ``option`` as the way out, if it cannot hold files or has less than ``need`` bytes free."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -52,11 +129,24 @@ def ensure_writable_dir(path: Path, what: str, option: str = "--out") -> Path:
         raise UsageError(f"{what} {path} exists and is not a directory",
                          f"choose another folder with {option}") from None
     except OSError as exc:
-        raise UsageError(f"cannot create {what} {path}: {exc.strerror}",
+        if exc.errno in _FULL:
+            raise no_space(path, option) from None
+        problem = file_problem(path) if exc.errno == errno.ELOOP else exc.strerror
+        raise UsageError(f"cannot create {what} {path}: {problem}",
                          f"choose a folder you can write to with {option}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"{what} {path} is not writable", f"choose a folder you can write to with {option}")
+    check_free_space(path, need, option)
     return path
+
+
+def check_free_space(directory: Path, need: int, option: str = "--out") -> None:
+    try:
+        free = free_space(directory)
+    except OSError:
+        return  # no reading (an odd file system): the writes themselves still report a full disk
+    if free < need:
+        raise no_space(directory, option, f" ({free / 1e6:,.1f} MB free, at least {need / 1e6:,.1f} MB needed)")
 
 
 class StoryFolder:
@@ -64,15 +154,26 @@ class StoryFolder:
 
     def __init__(self, out_dir: Path):
         self.out_dir = ensure_writable_dir(out_dir, "output folder").absolute()
-        self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out_dir))
+        remove_stale_staging(self.out_dir)
+        with disk_errors(self.out_dir):
+            self.staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=self.out_dir))
+        # A second Ctrl-C exits at once, past every finally: it must still take this folder away.
+        self._cleanup = signals.add_cleanup(lambda: shutil.rmtree(self.staging, ignore_errors=True))
         self.final: Path | None = None
 
     def write(self, name: str, data: bytes) -> Path:
         target = self.staging / name
-        target.write_bytes(data)  # the folder is private until commit, so plain writes suffice
+        with disk_errors(self.out_dir):
+            target.write_bytes(data)  # the folder is private until commit, so plain writes suffice
         return target
 
     def commit(self, name: str) -> Path:
+        with disk_errors(self.out_dir):
+            final = self._commit(name)
+        signals.remove_cleanup(self._cleanup)
+        return final
+
+    def _commit(self, name: str) -> Path:
         for attempt in range(1, 1000):
             candidate = self.out_dir / (name if attempt == 1 else f"{name}-{attempt}")
             try:
@@ -93,9 +194,57 @@ class StoryFolder:
     def discard(self) -> None:
         if self.final is None:
             shutil.rmtree(self.staging, ignore_errors=True)
+        signals.remove_cleanup(self._cleanup)
 
     def __enter__(self) -> "StoryFolder":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.discard()
+
+
+def staging_owner(name: str) -> int | None:
+    """The process id recorded in a staging folder's name (None for an older, pid-less name)."""
+    match = _STAGING_PID.match(name)
+    return int(match.group(1)) if match else None
+
+
+def is_stale(name: str, age_seconds: float, alive: Callable[[int], bool]) -> bool:
+    """A staging folder is litter when it is older than any story takes to write and no live
+    process owns it. Both, because a pid may be reused and a folder may be shared with another
+    machine whose processes we cannot see."""
+    if not name.startswith(STAGING_PREFIX) or age_seconds < STALE_SECONDS:
+        return False
+    owner = staging_owner(name)
+    return owner is None or not alive(owner)
+
+
+def _pid_alive(pid: int) -> bool:
+    import psutil
+
+    return pid == os.getpid() or psutil.pid_exists(pid)
+
+
+_swept: set[Path] = set()
+
+
+def remove_stale_staging(out_dir: Path, *, now: float | None = None,
+                         alive: Callable[[int], bool] = _pid_alive) -> list[Path]:
+    """Remove staging folders left by killed runs (once per folder per process). Returns them."""
+    if now is None and out_dir in _swept:
+        return []
+    _swept.add(out_dir)
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = [e for e in os.scandir(out_dir) if e.name.startswith(STAGING_PREFIX)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False) and is_stale(entry.name, now - entry.stat().st_mtime, alive):
+                shutil.rmtree(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # someone else's, or already gone: not ours to fight over
+    return removed

@@ -270,10 +270,26 @@ def test_present_and_verified_file_is_not_downloaded_again(server, dest):
 
 def test_a_manifest_from_another_source_proves_nothing(server, dest):
     Recorder().run(target_for_url(server.url()), dest)
-    rec = Recorder()
-    result = rec.run(target_for_url(server.url() + "?mirror=2"), dest)
-    assert result.downloaded and "no checksum to verify it against" in rec.notices[0]
-    assert read_manifest(result.path)["source"] == server.url() + "?mirror=2"
+    with pytest.raises(UsageError) as refused:  # not known to be this download: never replaced unasked
+        Recorder().run(target_for_url(server.url() + "?mirror=2"), dest)
+    assert "--force" in refused.value.hint and "--filename" in refused.value.hint
+    result = Recorder().run(target_for_url(server.url() + "?mirror=2"), dest, force=True)
+    assert result.downloaded and read_manifest(result.path)["source"] == server.url() + "?mirror=2"
+
+
+def test_an_unrelated_file_without_a_manifest_is_never_overwritten(server, dest):
+    dest.mkdir()
+    (dest / "model.gguf").write_bytes(b"GGUF someone's own model")
+    with pytest.raises(UsageError) as refused:
+        Recorder().run(target_for_url(server.url()), dest)
+    assert refused.value.exit_code == 2
+    assert "already exists" in refused.value.message and "--force" in refused.value.hint
+    assert (dest / "model.gguf").read_bytes() == b"GGUF someone's own model"
+    assert server.file_requests() == []
+    # With a checksum that the file does not match, it is still not ours to replace.
+    with pytest.raises(UsageError):
+        Recorder().run(target_for_url(server.url(), sha256=sha256(CONTENT)), dest)
+    assert (dest / "model.gguf").read_bytes() == b"GGUF someone's own model"
 
 
 def test_force_downloads_again(server, dest):

@@ -42,7 +42,12 @@ def test_auto_refuses_when_even_low_memory_does_not_fit():
         decide("auto", ESTIMATES, 500 * MB)
     assert err.value.exit_code == 4
     assert "500 MB available" in err.value.message and "800 MB" in err.value.message
-    assert "--low-memory" in err.value.hint and "--no-memory-check" in err.value.hint
+    # low-memory is what did not fit: suggesting it again would send the user in a circle
+    assert "--low-memory" not in err.value.hint
+    assert "smaller model" in err.value.hint and "--no-memory-check" in err.value.hint
+    with pytest.raises(NotEnoughMemoryError) as standard:
+        decide(False, ESTIMATES, 500 * MB)
+    assert "--low-memory" in standard.value.hint  # from standard, low-memory is a way out
 
 
 def test_an_explicit_profile_is_checked_without_headroom():
