@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamflow_cli.checks import check_on_subject, fix_names, instruction_sentences, near_misspelling, remove_echo, \
-    tone_report
+    request_words, tone_report
 from dreamflow_cli.composer import StoryRequest, compose, guard_from_settings, prepare_request
 from dreamflow_cli.config import Settings
 from dreamflow_cli.engine import choose_profile, load_model
@@ -210,7 +210,8 @@ def run_case(model: Any, settings: Settings, case: Case, profile: str) -> Row:
     row.ending_added = bool(meta["ending_added"])
     row.leaked_markers = bool(re.search(r"<\||\|>|</?s>|\[/?INST\]|im_start|im_end", story.all_text()))
     row.on_subject = check_on_subject(story.text, request.prompt).passed
-    row.echo = remove_echo(story.text, instructions_for(request))[1]
+    row.echo = remove_echo(story.text, instructions_for(request),
+                           request_words(request.prompt, request.name, request.theme, request.moral))[1]
     row.distress = list(tone_report(story.scenes).distressing)
     row.whole_title = is_whole_title(story.title)
     if request.name and " " not in request.name:

@@ -184,15 +184,18 @@ def _content(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS]
 
 
-def is_echo(sentence: str, instructions: Sequence[str]) -> bool:
-    """The sentence talks about the story, or repeats one of the instruction sentences."""
+def is_echo(sentence: str, instructions: Sequence[str], own_words: Iterable[str] = ()) -> bool:
+    """The sentence talks about the story, or repeats one of the instruction sentences.
+    ``own_words`` (the prompt's, the child's name, the theme) do not count towards repeating: a
+    story that says "a sleepy dragon who counts the stars" is on subject, not an echo."""
     if META_TALK.search(sentence):
         return True
-    mine = _content(sentence)
+    own = set(own_words)
+    mine = [w for w in _content(sentence) if w not in own]
     if len(mine) < MIN_ECHO_WORDS:
         return False
     for line in instructions:
-        theirs = set(_content(line))
+        theirs = set(_content(line)) - own
         if theirs and sum(w in theirs for w in mine) / len(mine) >= ECHO_SIMILARITY:
             return True
     return False
@@ -202,14 +205,20 @@ def instruction_sentences(*texts: str) -> list[str]:
     return [s for text in texts if text for s in sentences(text)]
 
 
-def remove_echo(text: str, instructions: Sequence[str]) -> tuple[str, list[str]]:
+def request_words(*texts: str | None) -> set[str]:
+    """The words the request itself brought (prompt, name, theme, moral): never an echo."""
+    return {w for text in texts if text for w in words(text)}
+
+
+def remove_echo(text: str, instructions: Sequence[str], own_words: Iterable[str] = ()) -> tuple[str, list[str]]:
     """(text without echoed sentences, the sentences removed); paragraphs left empty go too."""
+    own = set(own_words)
     removed: list[str] = []
     kept_paras = []
     for para in paragraphs(text):
         kept = []
         for sentence in sentences(para):
-            (removed if is_echo(sentence, instructions) else kept).append(sentence)
+            (removed if is_echo(sentence, instructions, own) else kept).append(sentence)
         if kept:
             kept_paras.append(" ".join(kept))
     return "\n\n".join(kept_paras), removed
@@ -218,9 +227,10 @@ def remove_echo(text: str, instructions: Sequence[str]) -> tuple[str, list[str]]
 MAX_ECHO_SHARE = 0.34  # more than a third of the story is about the story: no story left
 
 
-def check_instruction_echo(text: str, instructions: Sequence[str]) -> tuple[CheckResult, str]:
+def check_instruction_echo(text: str, instructions: Sequence[str],
+                           own_words: Iterable[str] = ()) -> tuple[CheckResult, str]:
     """Echoed sentences are removed when the rest still stands; otherwise the draft loses."""
-    cleaned, removed = remove_echo(text, instructions)
+    cleaned, removed = remove_echo(text, instructions, own_words)
     if not removed:
         return CheckResult("no_instruction_echo", True), text
     total = len(sentences(text.replace("\n", " ")))
@@ -479,7 +489,7 @@ class Verdict:
 
 
 def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions: Sequence[str],
-          split: Any = None) -> Verdict:
+          split: Any = None, own_words: Iterable[str] | None = None) -> Verdict:
     """Run every check on a draft's scenes, apply the repairs, and score it.
 
     ``split(text, count)`` re-splits the repaired text into the same number of scenes (the
@@ -487,7 +497,8 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     scenes = tuple(scenes)
     count = len(scenes)
     text = "\n\n".join(scenes)
-    echo, text = check_instruction_echo(text, instructions)
+    own = request_words(prompt, name) if own_words is None else set(own_words)
+    echo, text = check_instruction_echo(text, instructions, own)
     names, text = check_names(text, name)
     if split is not None and echo.repairs:
         scenes = tuple(split(text, count))

@@ -12,7 +12,7 @@ import pytest
 from dreamflow_cli.checks import (PENALTIES, check_calm_tone, check_ending, check_instruction_echo, check_names,
                                   check_on_subject, edit_distance, fix_names, gentle_closing, instruction_sentences,
                                   is_comforting, is_distressing, is_echo, judge, near_misspelling, noun_forms,
-                                  prompt_subjects, remove_echo, tone_report)
+                                  prompt_subjects, remove_echo, request_words, tone_report)
 from dreamflow_cli.story import AGE_BANDS, build_prompt, ends_sleepily, split_scenes
 
 SYSTEM, USER = build_prompt("a sleepy dragon who counts the stars", name="Mia", age=5, max_tokens=256)
@@ -274,3 +274,11 @@ def test_judge_penalises_and_repairs():
     text = "\n\n".join(verdict.scenes)
     assert "Mai " not in text and "short sentences" not in text and text.endswith(gentle_closing("Mia"))
     assert len(verdict.scenes) == 3
+
+
+def test_the_prompts_own_words_are_not_echo():
+    # Gemma, continuing the story page it was given: it repeats the subject, as a story does.
+    own = request_words("a sleepy dragon who counts the stars", "Mia")
+    sentence = "Once upon a time, there was a sleepy dragon who counts the stars."
+    assert is_echo(sentence, INSTRUCTIONS) and not is_echo(sentence, INSTRUCTIONS, own)
+    assert is_echo("Use short sentences and simple words.", INSTRUCTIONS, own)
