@@ -12,7 +12,8 @@ or VADER's compound score is at most :data:`DISTRESS_COMPOUND`. Distress is *res
 comforting sentence (VADER compound at least :data:`COMFORT_COMPOUND`, or a comfort word such as
 "hug", "safe", "smiled") follows it within :data:`RESOLVE_WITHIN` sentences. A draft passes when
 every distressing sentence is resolved, there are at most :data:`MAX_DISTRESS` of them, and none
-is in the last scene: a story may have a small worry in the middle, never at bedtime.
+is in the last scene: a story may have a small worry in the middle, never at bedtime. Unresolved
+sentences are cut from the draft (and it loses when more than a third of it goes).
 """
 
 from __future__ import annotations
@@ -464,7 +465,7 @@ PENALTIES = {
     "on_subject": 40,          # never mentions what the child asked for
     "echo_sentence": 10,       # per sentence of instructions removed
     "distress_unresolved": 25,  # per worried sentence nothing comforting follows
-    "distress_resolved": 5,     # per worried sentence that is soothed again
+    "distress_resolved": 10,    # per worried sentence that is soothed again
     "ending_replaced": 15,      # the gentle closing had to be used
     "name_fixed": 2,            # per misspelt name corrected
 }
@@ -476,7 +477,7 @@ class Verdict:
     checks: tuple[CheckResult, ...]
     score: int
     disqualified: bool = False
-    distressing: tuple[str, ...] = field(default=())
+    distressing: tuple[str, ...] = field(default=())  # worried sentences kept (each resolved)
 
     @property
     def passed_all(self) -> bool:
@@ -506,8 +507,12 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
         scenes = tuple(p for p in text.split("\n\n") if p.strip()) if echo.repairs else tuple(
             _replace_scenes(scenes, text))
     subject = check_on_subject(text, prompt)
-    ending, scenes = check_ending(scenes, name)
     calm, tone = check_calm_tone(scenes)
+    if tone.unresolved:  # never saved: cut, or the draft loses when little is left
+        scenes, share = _without(scenes, tone.unresolved, split, count)
+        calm = CheckResult(calm.name, calm.passed, calm.detail, len(tone.unresolved),
+                           disqualified=share > MAX_ECHO_SHARE or not scenes)
+    ending, scenes = check_ending(scenes, name)
     checks = (subject, echo, calm, names, ending)
     score = 100
     score -= 0 if subject.passed else PENALTIES["on_subject"]
@@ -517,7 +522,25 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     score -= 0 if ending.passed else PENALTIES["ending_replaced"]
     score -= PENALTIES["name_fixed"] * names.repairs
     disqualified = any(c.disqualified for c in checks)
-    return Verdict(scenes, checks, score, disqualified, tone.distressing)
+    kept = tuple(s for s in tone.distressing if s not in tone.unresolved)
+    return Verdict(scenes, checks, score, disqualified, kept)
+
+
+def _without(scenes: tuple[str, ...], drop: Sequence[str], split: Any, count: int) -> tuple[tuple[str, ...], float]:
+    """The scenes without the ``drop`` sentences, and the share of sentences that went."""
+    total = 0
+    kept_paras = []
+    for para in paragraphs("\n\n".join(scenes)):
+        parts = sentences(para)
+        total += len(parts)
+        kept = [s for s in parts if s not in drop]
+        if kept:
+            kept_paras.append(" ".join(kept))
+    text = "\n\n".join(kept_paras)
+    if not text:
+        return (), 1.0
+    new = tuple(split(text, count)) if split is not None else tuple(kept_paras)
+    return new, (total - sum(len(sentences(p)) for p in kept_paras)) / max(1, total)
 
 
 def _replace_scenes(scenes: tuple[str, ...], text: str) -> list[str]:

@@ -268,12 +268,31 @@ def test_judge_penalises_and_repairs():
               "She watched the moon rise over the quiet hills and hummed a song.",
               "At last, Mia snuggled into bed, and her mom was not there.")
     verdict = judge(scenes, prompt="a sleepy dragon", name="Mia", instructions=INSTRUCTIONS, split=split_scenes)
-    expected = 100 - PENALTIES["on_subject"] - PENALTIES["echo_sentence"] - PENALTIES["ending_replaced"] \
-        - PENALTIES["name_fixed"]
+    expected = 100 - PENALTIES["on_subject"] - PENALTIES["echo_sentence"] - PENALTIES["distress_unresolved"] \
+        - PENALTIES["ending_replaced"] - PENALTIES["name_fixed"]
     assert verdict.score == expected and not verdict.passed_all
     text = "\n\n".join(verdict.scenes)
     assert "Mai " not in text and "short sentences" not in text and text.endswith(gentle_closing("Mia"))
-    assert len(verdict.scenes) == 3
+    assert "not there" not in text and len(verdict.scenes) == 3
+    assert verdict.as_dict()["checks"]["calm_tone"]["repairs"] == 1
+
+
+def test_judge_cuts_unresolved_worries_from_the_middle():
+    # SmolLM2, "a little owl who cannot sleep" (seed 4): the opening worry is never soothed.
+    scenes = ("In a cosy little house, Noah's parents had grown distant, and Noah was left to face the harsh "
+              "reality of his own mortality. Noah had a little owl.",
+              "The owl hooted softly in the pine tree outside his window.",
+              "Soon, Noah and the owl fell asleep.")
+    verdict = judge(scenes, prompt="a little owl who cannot sleep", name="Noah", instructions=INSTRUCTIONS,
+                    split=split_scenes)
+    assert "mortality" not in "\n".join(verdict.scenes) and not verdict.disqualified
+    assert verdict.score == 100 - PENALTIES["distress_unresolved"] and verdict.distressing == ()
+
+
+def test_a_draft_made_of_worries_loses():
+    scenes = ("Mia was sad.", "Mia cried.", "Mia was all alone.")
+    verdict = judge(scenes, prompt="a bunny", name="Mia", instructions=INSTRUCTIONS, split=split_scenes)
+    assert verdict.disqualified
 
 
 def test_the_prompts_own_words_are_not_echo():
