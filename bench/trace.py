@@ -16,28 +16,19 @@ from dreamflow_cli import cli, engine
 def main() -> None:
     out_path, argv = sys.argv[1], sys.argv[2:]
     trace: dict = {"messages": None, "calls": []}
-    chats: list[str] = []
-    original_chat, original_generate = engine.LoadedModel.chat_prompt, engine.LoadedModel.generate
-
-    def chat_prompt(self, system, user):
-        text = original_chat(self, system, user)
-        trace["messages"] = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        chats.append(text)
-        return text
+    original_generate = engine.LoadedModel.generate
 
     def generate(self, prompt, *, max_tokens, sampling, seed, on_token=None):
         gen = original_generate(self, prompt, max_tokens=max_tokens, sampling=sampling, seed=seed, on_token=on_token)
-        chat = chats[-1] if chats else ""
-        if not prompt.startswith(chat):
-            raise SystemExit("trace: a model call did not start with the rendered chat; update bench/trace.py")
+        trace["messages"] = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
         trace["calls"].append({
-            "suffix": prompt[len(chat):], "max_tokens": max_tokens, "seed": seed, "sampling": dict(sampling),
+            "suffix": prompt.prefix, "max_tokens": max_tokens, "seed": seed, "sampling": dict(sampling),
             "prompt_tokens": gen.prompt_tokens, "tokens": gen.generated_tokens, "finish": gen.finish_reason,
             "text_sha": hashlib.sha256(gen.text.encode()).hexdigest()[:16],
         })
         return gen
 
-    engine.LoadedModel.chat_prompt, engine.LoadedModel.generate = chat_prompt, generate
+    engine.LoadedModel.generate = generate
     code = 0
     try:
         rv = cli.app(argv, standalone_mode=False)

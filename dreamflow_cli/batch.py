@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 from dreamflow_cli.composer import StoryRequest
 from dreamflow_cli.config import KEY_BY_NAME, Settings
-from dreamflow_cli.errors import DreamflowError
+from dreamflow_cli.backend import Cancellable
+from dreamflow_cli.errors import EXIT_MEMORY, DreamflowError
 from dreamflow_cli.monitor import Watch
-from dreamflow_cli.pipeline import Setup, StoryResult, open_model, plan_story, story_id, write_story
+from dreamflow_cli.pipeline import Plan, Setup, StoryResult, open_backend, plan_story, story_id, write_story
 
 # Options a JSON line may set, with the config key that validates each value.
 LINE_OPTIONS = ("name", "age", "scenes", "seed", "images", "theme", "moral")
@@ -123,6 +126,14 @@ def finished_stories(out_dir: Path) -> dict[str, Path]:
     return found
 
 
+@dataclass(frozen=True)
+class _Job:
+    index: int
+    item: BatchItem
+    plan: Plan
+    story_id: str
+
+
 def run_batch(
     items: list[BatchItem],
     settings: Settings,
@@ -131,44 +142,108 @@ def run_batch(
     skip_existing: bool,
     watch: Watch,
     verbose: bool = False,
+    parallel: int | None = None,
 ) -> Iterator[Outcome]:
-    """Yield one Outcome per item as it finishes; the model loads once, on the first story owed."""
+    """Yield one Outcome per item as it finishes. The backend opens once, on the first story owed,
+    and writes up to ``parallel`` stories at once (None: as many as the backend does well), each
+    in its own worker thread with its own staging folder. If the consumer stops early (Ctrl-C,
+    an error), stories in flight are abandoned and their staging folders removed; finished
+    stories stay."""
     done = finished_stories(settings.out_dir) if skip_existing else {}
     status = watch.status
     status.batch_total = len(items)
     status.batch_done = 0
     status.batch_started = time.perf_counter()
-    model = None
+
+    jobs: list[_Job] = []
+    repeats: list[_Job] = []  # the same story twice in one batch: owed once, settled at the end
+    queued: set[str] = set()
+    # Lines that need no model (unreadable, refused, already written) are reported in input order
+    # among the stories, as soon as every story before them is reported: with one story at a time
+    # the output follows the input exactly.
+    early: list[Outcome] = []
+    for index, item in enumerate(items, 1):
+        if item.request is None:
+            early.append(Outcome(item, index, "failed", error=item.error))
+            continue
+        try:
+            plan = plan_story(item.request, settings, setup)
+        except DreamflowError as exc:
+            early.append(Outcome(item, index, "failed", error=exc.message))
+            continue
+        sid = story_id(plan.request, setup, settings)
+        if sid in done:
+            early.append(Outcome(item, index, "skipped", story_id=sid, story_dir=done[sid]))
+            continue
+        (repeats if sid in queued else jobs).append(_Job(index, item, plan, sid))
+        queued.add(sid)
+
+    def settled_before(index: float) -> Iterator[Outcome]:
+        while early and early[0].index < index:
+            status.batch_done += 1
+            yield early.pop(0)
+
+    if not jobs:
+        yield from settled_before(float("inf"))
+        return
+
+    watch.phase("loading model")
+    with watch.sampler():
+        backend = open_backend(setup, settings, verbose=verbose, parallel=parallel)
+    cancel = threading.Event()
+    shared = Cancellable(backend, cancel)
+    workers = max(1, min(parallel or backend.max_parallel, len(jobs)))
+    status.in_flight = 0
+    lock = threading.Lock()
+
+    def write(job: _Job) -> Outcome:
+        # One story on one worker: a batch of one reports straight to the run's own display;
+        # parallel stories each keep a private status, summed for the display.
+        story_watch = watch if workers == 1 else watch.child()
+        with lock:
+            status.in_flight += 1
+        try:
+            result = write_story(job.plan, settings, backend=shared, watch=story_watch, verbose=verbose,
+                                 extra_metadata={"batch_line": job.item.line})
+        except DreamflowError as exc:
+            if exc.exit_code == EXIT_MEMORY:  # out of memory: the next story would fare no better
+                raise
+            return Outcome(job.item, job.index, "failed", story_id=job.story_id, error=exc.message)
+        finally:
+            with lock:
+                status.in_flight -= 1
+            watch.release(story_watch)
+        return Outcome(job.item, job.index, "ok", story_id=job.story_id, result=result,
+                       story_dir=result.story_dir)
+
+    if workers > 1:
+        watch.phase("writing stories")
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dreamflow-story")
     try:
-        for index, item in enumerate(items, 1):
-            status.batch_done = index - 1
-            if item.request is None:
-                yield Outcome(item, index, "failed", error=item.error)
-                continue
-            try:
-                plan = plan_story(item.request, settings, setup)
-            except DreamflowError as exc:
-                yield Outcome(item, index, "failed", error=exc.message)
-                continue
-            sid = story_id(plan.request, setup, settings)
-            if sid in done:
-                yield Outcome(item, index, "skipped", story_id=sid, story_dir=done[sid])
-                continue
-            if model is None:
-                watch.phase("loading model")
-                with watch.sampler():
-                    model = open_model(setup, verbose=verbose)
-            try:
-                result = write_story(plan, settings, model=model, watch=watch, verbose=verbose,
-                                     extra_metadata={"batch_line": item.line})
-            except DreamflowError as exc:
-                if exc.exit_code == 4:  # out of memory: the next story would fare no better
-                    raise
-                yield Outcome(item, index, "failed", story_id=sid, error=exc.message)
-                continue
-            done[sid] = result.story_dir
-            yield Outcome(item, index, "ok", story_id=sid, result=result, story_dir=result.story_dir)
-        status.batch_done = len(items)
+        with watch.sampler():
+            yield from settled_before(jobs[0].index)
+            pending = {pool.submit(write, job): job.index for job in jobs}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=pending.__getitem__):
+                    del pending[future]
+                    outcome = future.result()  # re-raises out-of-memory and interrupts
+                    status.batch_done += 1
+                    if outcome.story_id and outcome.story_dir:
+                        done[outcome.story_id] = outcome.story_dir
+                    yield outcome
+                yield from settled_before(min(pending.values(), default=float("inf")))
+            for job in repeats:
+                status.batch_done += 1
+                if job.story_id in done:
+                    yield Outcome(job.item, job.index, "skipped", story_id=job.story_id, story_dir=done[job.story_id])
+                else:
+                    yield write(job)
+            status.batch_done = len(items)
     finally:
-        if model is not None:
-            model.close()
+        # A no-op after a full batch; otherwise stories in flight stop at their next token, or
+        # sooner where a call can be waiting on something else (a server's reply).
+        cancel.set()
+        backend.interrupt()
+        pool.shutdown(wait=True, cancel_futures=True)
+        backend.close()

@@ -149,6 +149,8 @@ def generate(
                                           help="llama.cpp weight repacking: faster, more memory."),
     prompts_file: Optional[str] = typer.Option(None, "--prompts-file", metavar="FILE",
                                                help="Many stories: a prompt per line, or JSON Lines; - reads stdin."),
+    parallel: Optional[int] = typer.Option(None, "--parallel", min=1, max=64, metavar="N",
+                                           help="In a batch, stories written at once \\[default: per backend]."),
     skip_existing: bool = typer.Option(False, "--skip-existing",
                                        help="In a batch, skip stories already in the output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a batch: one object per line)."),
@@ -175,7 +177,7 @@ def generate(
         {"name": name, "age": age, "theme": theme, "moral": moral, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
          "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,
          "memory_check": memory_check, "n_ctx": ctx, "n_batch": batch,
-         "n_threads": threads, "max_tokens": max_tokens, "repack": repack},
+         "n_threads": threads, "max_tokens": max_tokens, "repack": repack, "parallel": parallel},
         config_path=config,
     )
     request = StoryRequest(prompt=prompt or "", name=settings.name, age=settings.age, scenes=settings.scenes,
@@ -274,7 +276,8 @@ def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_
     try:
         with progress.running():
             for outcome in run_batch(items, settings, setup, skip_existing=skip_existing,
-                                     watch=_watch(progress, settings), verbose=verbose):
+                                     watch=_watch(progress, settings), verbose=verbose,
+                                     parallel=settings.parallel):
                 where = f"line {outcome.item.line}"
                 if outcome.status == "failed":
                     summary.failed += 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from dreamflow_cli.config import Settings
-from dreamflow_cli.engine import MIN_STORY_TOKENS, Generation, LoadedModel, fit_max_tokens
+from dreamflow_cli.backend import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
 from dreamflow_cli.errors import ContentBlockedError, ModelError
 from dreamflow_cli.guard import (DEFAULT_LEVEL, DEFAULT_RETRIES, Guard, build_guard, check_retries, describe,
                                  parse_terms, retry_seed)
@@ -137,7 +137,7 @@ def _combine(first: Generation, second: Generation | None, budget: int) -> Gener
     )
 
 
-def _write_once(model: LoadedModel, request: StoryRequest, system: str, user: str, seed: int,
+def _write_once(model: Backend, request: StoryRequest, system: str, user: str, seed: int,
                 settings: Settings, status: Status, budget: int) -> tuple[str, Generation, bool]:
     """One attempt: the story, then (if it ran out or never got sleepy) a closing passage.
     Returns (text, generation, ending_added)."""
@@ -151,18 +151,17 @@ def _write_once(model: LoadedModel, request: StoryRequest, system: str, user: st
             status.tokens = offset + count
         return on_token
 
-    chat = model.chat_prompt(system, user)
     opening = story_opening(request.name, seed)
     reserve = ending_reserve(budget)
-    first = model.generate(chat + opening, max_tokens=budget - reserve, sampling=settings.sampling(),
-                           seed=seed, on_token=counter(0))
+    first = model.generate(Prompt(system, user, opening), max_tokens=budget - reserve,
+                           sampling=settings.sampling(), seed=seed, on_token=counter(0))
     text = draft(opening + first.text)
     left = budget - first.generated_tokens
     if not (reserve and left >= reserve // 2 and text) or (first.finish_reason == "stop" and ends_sleepily(text)):
         return text, _combine(first, None, budget), False
     cue = closing_cue(request.name, seed)
-    ending_prompt = f"{chat}{text}\n\n{cue}"
-    room = model.profile.n_ctx - len(model.tokenize(ending_prompt))
+    ending_prompt = Prompt(system, user, f"{text}\n\n{cue}")
+    room = model.profile.n_ctx - model.count_tokens(ending_prompt)
     if room < MIN_STORY_TOKENS:  # a context cut very small: the story stands as it is
         return text, _combine(first, None, budget), False
     second = model.generate(ending_prompt, max_tokens=min(left, room), sampling=settings.sampling(),
@@ -172,7 +171,7 @@ def _write_once(model: LoadedModel, request: StoryRequest, system: str, user: st
 
 
 def compose(
-    model: LoadedModel,
+    model: Backend,
     request: StoryRequest,
     settings: Settings,
     seed: int,
@@ -215,7 +214,7 @@ def compose(
     )
 
 
-def _fitted_prompt(model: LoadedModel, request: StoryRequest) -> tuple[str, str, int]:
+def _fitted_prompt(model: Backend, request: StoryRequest) -> tuple[str, str, int]:
     """(system, user, budget): the token budget is what the context really leaves after the
     prompt, and the word target asked for follows the part of it the story may use."""
     budget = model.profile.max_tokens
@@ -223,7 +222,7 @@ def _fitted_prompt(model: LoadedModel, request: StoryRequest) -> tuple[str, str,
         story_tokens = budget - ending_reserve(budget)
         system, user = build_prompt(request.prompt, name=request.name, age=request.age, max_tokens=story_tokens,
                                     theme=request.theme, moral=request.moral, scenes=request.scenes)
-        prompt_tokens = len(model.tokenize(model.chat_prompt(system, user))) + OPENING_TOKENS
+        prompt_tokens = model.count_tokens(Prompt(system, user)) + OPENING_TOKENS
         room = fit_max_tokens(prompt_tokens, model.profile.max_tokens, model.profile.n_ctx)
         if room >= budget:
             break

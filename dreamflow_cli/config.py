@@ -90,6 +90,7 @@ class Key:
     high: float | None = None
     doc: str = ""
     auto: bool = False  # a bool that may also be "auto" (decided at run time)
+    choices: tuple[str, ...] = ()  # a str key accepts only these words
 
     def accepted(self) -> str:
         if self.kind is bool:
@@ -99,6 +100,8 @@ class Key:
             return number_range_text(self.kind, self.low, self.high)
         if self.kind is tuple:
             return "a list of words (or one comma-separated string)"
+        if self.choices:
+            return "one of: " + ", ".join(self.choices)
         return "a string" if self.kind is str else "a path"
 
     def coerce(self, value: Any, where: str) -> Any:
@@ -130,6 +133,11 @@ class Key:
             raise bad
         if self.kind is Path:
             return Path(value).expanduser() if value else None
+        if self.choices:
+            word = value.strip().lower()
+            if word not in self.choices:
+                raise bad
+            return word
         return value or None
 
 
@@ -168,7 +176,7 @@ KEYS: tuple[Key, ...] = (
         doc="Refuse to load a model that does not fit in available memory."),
     Key("warn_memory_used_gb", float, None, (), 0.1, 4096,
         doc="Warn when system memory in use exceeds this; unset = 7/8 of total (the guide's 7 GB of 8)."),
-    Key("backend", str, "local", ("DREAMFLOW_BACKEND",),
+    Key("backend", str, "local", ("DREAMFLOW_BACKEND",), choices=("local", "openai"),
         doc="Who runs the model: local (in this process) or openai (an OpenAI-compatible server)."),
     Key("base_url", tuple, (), ("DREAMFLOW_BASE_URL",),
         doc="Model-server URLs for the openai backend, e.g. http://127.0.0.1:8080/v1 (a list, or comma-separated)."),

@@ -644,6 +644,7 @@ def load_test_check(result: Mapping[str, Any], est: MemoryEstimate | None) -> Ch
 
 def load_probe(request_json: str) -> None:
     """Child-process side of --load-test: load, generate, print one JSON line."""
+    from dreamflow_cli.backend import Prompt
     from dreamflow_cli.engine import load_model
     from dreamflow_cli.memory import peak_rss_bytes
 
@@ -652,7 +653,7 @@ def load_probe(request_json: str) -> None:
     try:
         model = load_model(Path(request["path"]), profile)
         try:
-            prompt = model.chat_prompt("You tell gentle bedtime stories.", "A short story about a sleepy owl.")
+            prompt = Prompt("You tell gentle bedtime stories.", "A short story about a sleepy owl.")
             gen = model.generate(prompt, max_tokens=request["tokens"], sampling=request["sampling"], seed=0)
         finally:
             model.close()

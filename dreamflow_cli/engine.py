@@ -9,12 +9,17 @@ import contextlib
 import ctypes
 import io
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
-from dreamflow_cli.errors import ConfigError, ModelError, NotEnoughMemoryError, UsageError
+from dreamflow_cli.backend import MIN_STORY_TOKENS, Generation, Prompt, TokenCallback, fit_max_tokens
+from dreamflow_cli.errors import ConfigError, ModelError, NotEnoughMemoryError
+
+__all__ = ["MIN_STORY_TOKENS", "Generation", "LoadedModel", "Profile", "choose_profile", "fit_max_tokens",
+           "load_model"]
 
 # The memory guide's two profiles. n_threads is a cap: the machine may have fewer cores.
 # repack: llama.cpp's CPU weight repacking (`use_extra_bufts`) is faster but keeps a second copy
@@ -27,8 +32,6 @@ MIN_CTX = 128
 # The memory guide's advice, for every out-of-memory ending.
 MEMORY_ADVICE = ("close other applications, use --low-memory, or pick a smaller model "
                  "(dreamflow download-model --list)")
-# Leave room for at least a short story after the prompt; below this we refuse.
-MIN_STORY_TOKENS = 32
 
 
 @dataclass(frozen=True)
@@ -86,31 +89,8 @@ def choose_profile(
     return Profile(name=key.replace("_", "-"), **values)
 
 
-def fit_max_tokens(prompt_tokens: int, max_tokens: int, n_ctx: int) -> int:
-    """The story budget so that prompt + story never exceeds the context window."""
-    room = n_ctx - prompt_tokens
-    if room < MIN_STORY_TOKENS:
-        raise UsageError(
-            f"the prompt takes {prompt_tokens} of the {n_ctx}-token context, "
-            f"leaving no room for a story",
-            "shorten the prompt, or raise the context with --ctx",
-        )
-    return min(max_tokens, room)
 
 
-@dataclass(frozen=True)
-class Generation:
-    text: str
-    prompt_tokens: int
-    generated_tokens: int
-    max_tokens: int  # the budget actually used (after fitting into the context)
-    seconds: float
-    first_token_seconds: float
-    finish_reason: str  # "stop" (the model ended) or "length" (budget ran out)
-
-    @property
-    def tokens_per_second(self) -> float:
-        return self.generated_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
 class _LogGate:
@@ -142,6 +122,14 @@ def llama_cpp_version() -> str | None:
 
 
 class LoadedModel:
+    """The ``local`` backend: a GGUF model loaded into this process by llama.cpp.
+
+    One llama.cpp context holds one conversation at a time, so concurrent generate() calls take
+    turns (``max_parallel`` 1)."""
+
+    kind = "local"
+    max_parallel = 1
+
     def __init__(self, llama: Any, llama_cpp: Any, profile: Profile, path: Path, load_seconds: float):
         self._llama = llama
         self._llama_cpp = llama_cpp
@@ -149,6 +137,8 @@ class LoadedModel:
         self.path = path
         self.load_seconds = load_seconds
         self._formatter = self._chat_formatter()
+        self.has_chat_template = self._formatter is not None
+        self._lock = threading.Lock()
 
     def _chat_formatter(self) -> Any:
         template = self._llama.metadata.get("tokenizer.chat_template")
@@ -162,33 +152,45 @@ class LoadedModel:
         return Jinja2ChatFormatter(template=template, eos_token=text_of(self._llama.token_eos()),
                                    bos_token=text_of(self._llama.token_bos()))
 
-    def chat_prompt(self, system: str, user: str) -> str:
-        """Render the conversation with the model's own chat template (ChatML, Zephyr, …)."""
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    def render(self, prompt: Prompt) -> str:
+        """The text the model continues: the turns through the model's own chat template (ChatML,
+        Zephyr, …), then the start of the answer. Without a template the turns are plain text."""
         if self._formatter is None:
-            return f"{system}\n\n{user}\n\n"
-        return self._formatter(messages=messages).prompt
+            turns = "\n\n".join(part for part in (prompt.system, prompt.user) if part)
+            return f"{turns}\n\n{prompt.prefix}" if turns else prompt.prefix
+        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+        return self._formatter(messages=messages).prompt + prompt.prefix
 
-    def tokenize(self, prompt: str) -> list[int]:
+    def tokenize(self, text: str) -> list[int]:
         # Templates write their own BOS; a template-less prompt needs the model's.
-        return self._llama.tokenize(prompt.encode("utf-8"), add_bos=self._formatter is None, special=True)
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=self._formatter is None, special=True)
 
-    def _is_end(self, token: int) -> bool:
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self.tokenize(self.render(prompt)))
+
+    def is_end(self, token: int) -> bool:
         vocab = self._llama._model.vocab
         # A control token (a new turn, a role tag) ends the story as surely as end-of-generation.
         return bool(self._llama_cpp.llama_vocab_is_eog(vocab, token)
                     or self._llama_cpp.llama_vocab_is_control(vocab, token))
 
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.path.name}
+
     def generate(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         max_tokens: int,
         sampling: Mapping[str, float],
         seed: int,
-        on_token: Callable[[int], None] | None = None,
+        on_token: TokenCallback | None = None,
     ) -> Generation:
-        prompt_ids = self.tokenize(prompt)
+        with self._lock:
+            return self._generate(self.tokenize(self.render(prompt)), max_tokens, sampling, seed, on_token)
+
+    def _generate(self, prompt_ids: list[int], max_tokens: int, sampling: Mapping[str, float], seed: int,
+                  on_token: TokenCallback | None) -> Generation:
         budget = fit_max_tokens(len(prompt_ids), max_tokens, self.profile.n_ctx)
         self._llama.set_seed(seed)
         out: list[int] = []
@@ -208,7 +210,7 @@ class LoadedModel:
             for token in tokens:
                 if not out:
                     first = time.perf_counter() - started
-                if self._is_end(token):
+                if self.is_end(token):
                     finish = "stop"
                     break
                 out.append(token)
@@ -223,11 +225,21 @@ class LoadedModel:
             if "llama_decode" not in str(exc):
                 raise
             raise NotEnoughMemoryError(f"llama.cpp could not continue the story ({exc})", MEMORY_ADVICE) from None
+        finally:
+            tokens.close()  # an abandoned generator must not keep decoding state half-open
         seconds = time.perf_counter() - started
         text = self._llama.detokenize(out).decode("utf-8", errors="ignore")
         return Generation(text=text, prompt_tokens=len(prompt_ids), generated_tokens=len(out),
                           max_tokens=budget, seconds=seconds, first_token_seconds=first,
                           finish_reason=finish)
+
+    @property
+    def llama(self) -> Any:
+        """The llama_cpp.Llama underneath, for code that drives llama.cpp directly (decoder.py)."""
+        return self._llama
+
+    def interrupt(self) -> None:
+        pass  # generation stops at the next token through the callback
 
     def close(self) -> None:
         self._llama.close()

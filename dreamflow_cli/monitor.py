@@ -56,7 +56,7 @@ def due_warnings(phase: str, phase_elapsed: float, memory_used: int, limits: Thr
     return [(key, text) for key, text in due if key not in already]
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a batch tracks each story's own status
 class Status:
     phase: str = "starting"
     phase_started: float = 0.0
@@ -70,12 +70,17 @@ class Status:
     batch_done: int = 0
     batch_total: int = 0
     batch_started: float | None = None
+    # Set by a batch writing several stories at once: how many are in flight, and each one's status.
+    in_flight: int = 0
+    stories: list["Status"] = field(default_factory=list)
 
     def set_phase(self, name: str) -> None:
         self.phase = name
         self.phase_started = time.perf_counter()
 
     def tokens_per_second(self) -> float:
+        if self.stories:
+            return sum(story.tokens_per_second() for story in list(self.stories))
         if self.generation_started is None or self.tokens == 0:
             return 0.0
         elapsed = time.perf_counter() - self.generation_started
@@ -151,3 +156,14 @@ class Watch:
 
     def sampler(self) -> MemorySampler:
         return MemorySampler(self.status, watch=self)
+
+    def child(self) -> "Watch":
+        """A watch for one of several stories written at once: its own status (listed in this
+        one's ``stories``), the same warnings, each given once per run."""
+        status = Status()
+        self.status.stories.append(status)
+        return Watch(status, on_warning=self.on_warning, thresholds=self.thresholds, warned=self.warned)
+
+    def release(self, child: "Watch") -> None:
+        if child is not self and child.status in self.status.stories:
+            self.status.stories.remove(child.status)

@@ -15,7 +15,8 @@ from typing import Any
 from dreamflow_cli import __version__
 from dreamflow_cli.config import Settings
 from dreamflow_cli.composer import Composed, StoryRequest, compose, prepare_request
-from dreamflow_cli.engine import LoadedModel, Profile, choose_profile, llama_cpp_version, load_model
+from dreamflow_cli.backend import Backend
+from dreamflow_cli.engine import Profile, choose_profile, llama_cpp_version, load_model
 from dreamflow_cli.estimate import ModelShape, estimate_profiles
 from dreamflow_cli.gguf_info import read_gguf_info
 from dreamflow_cli.memory import memory_readings
@@ -23,10 +24,9 @@ from dreamflow_cli.images import draw_scene, png_bytes
 from dreamflow_cli.models import ResolvedModel, check_model_file, resolve_model
 from dreamflow_cli.monitor import Watch
 from dreamflow_cli.preflight import MemoryDecision, decide, unestimated
+from dreamflow_cli.errors import UsageError
 from dreamflow_cli.storage import StoryFolder, ensure_writable_dir
 from dreamflow_cli.story import Story, slugify
-
-PHASES = ("loading model", "writing story", "drawing pictures", "saved")
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,12 @@ def story_id(request: StoryRequest, setup: Setup, settings: Settings) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def open_model(setup: Setup, *, verbose: bool = False) -> LoadedModel:
-    return load_model(setup.model.path, setup.profile, verbose=verbose)
+def open_backend(setup: Setup, settings: Settings, *, verbose: bool = False, parallel: int = 1) -> Backend:
+    """The backend that writes this run's stories (``settings.backend``), ready for up to
+    ``parallel`` concurrent generate() calls."""
+    if settings.backend == "local":
+        return load_model(setup.model.path, setup.profile, verbose=verbose)
+    raise UsageError(f"backend {settings.backend!r} is not available in this build", "use --backend local")
 
 
 def folder_name(request: StoryRequest, now: datetime) -> str:
@@ -125,27 +129,27 @@ def write_story(
     plan: Plan,
     settings: Settings,
     *,
-    model: LoadedModel | None = None,
+    backend: Backend | None = None,
     watch: Watch | None = None,
     verbose: bool = False,
     extra_metadata: dict[str, Any] | None = None,
 ) -> StoryResult:
-    """Write one story. With ``model`` (a batch) the caller owns the loaded model; without it the
-    model is loaded here and freed before the pictures are drawn."""
+    """Write one story. With ``backend`` (a batch) the caller owns it; without it the model is
+    loaded here and freed before the pictures are drawn."""
     watch = watch or Watch()
     status, phase = watch.status, watch.phase
     request = plan.request
-    own_model = model is None
+    own_backend = backend is None
     with watch.sampler() as sampler, StoryFolder(settings.out_dir) as folder:
-        if model is None:
+        if backend is None:
             phase("loading model")
-            model = open_model(plan.setup, verbose=verbose)
+            backend = open_backend(plan.setup, settings, verbose=verbose)
         try:
             phase("writing story")
-            composed = compose(model, request, settings, plan.seed, status, on_retry=_retry_notice(watch))
+            composed = compose(backend, request, settings, plan.seed, status, on_retry=_retry_notice(watch))
         finally:
-            if own_model:
-                model.close()  # free the weights before drawing: pictures need none of them
+            if own_backend:
+                backend.close()  # free the weights before drawing: pictures need none of them
         story, generation = composed.story, composed.generation
 
         phase("drawing pictures")
@@ -157,7 +161,7 @@ def write_story(
         folder.write("story.md", story.markdown().encode("utf-8"))
 
         now = datetime.now()
-        metadata = _metadata(plan, settings, composed, model, sampler.peak(), image_names, now)
+        metadata = _metadata(plan, settings, composed, backend, sampler.peak(), image_names, now)
         metadata.update(extra_metadata or {})
         folder.write("story.json", (json.dumps(metadata, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         story_dir = folder.commit(folder_name(request, now))
@@ -181,7 +185,7 @@ def _retry_notice(watch: Watch):
     return notice
 
 
-def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedModel,
+def _metadata(plan: Plan, settings: Settings, composed: Composed, backend: Backend,
               peak_rss: int, image_names: list[str], now: datetime) -> dict[str, Any]:
     request, setup, story, gen = plan.request, plan.setup, composed.story, composed.generation
     return {
@@ -206,7 +210,10 @@ def _metadata(plan: Plan, settings: Settings, composed: Composed, model: LoadedM
         "prompt_tokens": gen.prompt_tokens,
         "generated_tokens": gen.generated_tokens,
         "finish_reason": gen.finish_reason,
-        "load_seconds": round(model.load_seconds, 3),
+        "backend": backend.describe(),
+        **({"endpoint": gen.endpoint} if gen.endpoint else {}),
+        **({"server_usage": dict(gen.usage)} if gen.usage else {}),
+        "load_seconds": round(backend.load_seconds, 3),
         "generation_seconds": round(gen.seconds, 3),
         "first_token_seconds": round(gen.first_token_seconds, 3),
         "tokens_per_second": round(gen.tokens_per_second, 2),

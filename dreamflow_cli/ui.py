@@ -52,7 +52,11 @@ def status_line(status: Status) -> Text:
         text.append(f"story {min(status.batch_done + 1, status.batch_total)}/{status.batch_total}", style="bold")
         text.append(f" (ETA {_duration(eta)})  " if eta is not None else "  ")
     text.append(f"{status.phase:<16}", style="bold cyan")
-    if status.max_tokens:
+    if status.stories:
+        text.append(f"  {status.in_flight} in flight")
+        text.append(f"  tokens {sum(story.tokens for story in list(status.stories))}")
+        text.append(f"  {status.tokens_per_second():5.1f} tok/s")
+    elif status.max_tokens:
         text.append(f"  tokens {status.tokens}/{status.max_tokens}")
         text.append(f"  {status.tokens_per_second():5.1f} tok/s")
     text.append(f"  RSS {human_bytes(status.rss)}", style="magenta")
