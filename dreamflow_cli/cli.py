@@ -143,14 +143,19 @@ def generate(
                                                 help="Refuse a model that does not fit in memory \\[default: on]."),
     ctx: Optional[int] = typer.Option(None, "--ctx", help="Override the context size."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Override the batch size."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Override the thread count."),
+    threads: Optional[int] = typer.Option(None, "--threads",
+                                          help="A fixed thread count \\[default: cores idle now, fewer if they get busy]."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Override the story's token budget."),
     repack: Optional[bool] = typer.Option(None, "--repack/--no-repack",
                                           help="llama.cpp weight repacking: faster, more memory."),
     prompts_file: Optional[str] = typer.Option(None, "--prompts-file", metavar="FILE",
                                                help="Many stories: a prompt per line, or JSON Lines; - reads stdin."),
-    parallel: Optional[int] = typer.Option(None, "--parallel", min=1, max=64, metavar="N",
-                                           help="In a batch, stories written at once \\[default: per backend]."),
+    parallel: Optional[str] = typer.Option(None, "--parallel", metavar="N|auto",
+                                           help="In a batch, stories written at once; auto: as many as memory "
+                                                "allows \\[default: 1 locally]."),
+    gpu_layers: Optional[str] = typer.Option(None, "--gpu-layers", metavar="N|auto",
+                                             help="Layers on the GPU, if llama.cpp has GPU support; 0: CPU only "
+                                                  "\\[default: auto]."),
     skip_existing: bool = typer.Option(False, "--skip-existing",
                                        help="In a batch, skip stories already in the output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a batch: one object per line)."),
@@ -177,7 +182,8 @@ def generate(
         {"name": name, "age": age, "theme": theme, "moral": moral, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
          "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,
          "memory_check": memory_check, "n_ctx": ctx, "n_batch": batch,
-         "n_threads": threads, "max_tokens": max_tokens, "repack": repack, "parallel": parallel},
+         "n_threads": threads, "max_tokens": max_tokens, "repack": repack, "parallel": parallel,
+         "gpu_layers": gpu_layers},
         config_path=config,
     )
     request = StoryRequest(prompt=prompt or "", name=settings.name, age=settings.age, scenes=settings.scenes,
@@ -234,6 +240,23 @@ def _setup_notes(progress: Progress, setup) -> None:  # type: ignore[no-untyped-
                       f"using {setup.profile.n_threads} (more threads than cores only slows llama.cpp down)")
 
 
+def _parallel(settings, setup, stories: int, progress: Progress) -> int | None:  # type: ignore[no-untyped-def]
+    """Stories in flight for a batch. Locally every story in flight holds its own KV cache, so
+    the count is checked against memory (auto picks it), and said."""
+    if settings.backend != "local":
+        return None if settings.parallel == AUTO else settings.parallel
+    if settings.parallel is None:
+        return None
+    from dreamflow_cli.local import batch_parallel
+
+    choice = batch_parallel(settings.parallel, setup, stories)
+    if settings.parallel not in (AUTO, choice.stories) and choice.stories < min(int(settings.parallel), stories):
+        progress.warn(f"Parallel: {choice.reason}")
+    elif not progress.quiet:
+        progress.console.print(f"Parallel: {choice.reason}", markup=False, highlight=False)
+    return choice.stories
+
+
 def _read_prompts(source: str) -> str:
     name = "standard input" if source == "-" else f"prompts file {source}"
     try:
@@ -271,13 +294,14 @@ def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_
     console = stderr_console()
     progress = Progress(console, quiet=quiet)
     _setup_notes(progress, setup)
+    parallel = _parallel(settings, setup, sum(item.request is not None for item in items), progress)
     summary = Summary()
     started = time.perf_counter()
     try:
         with progress.running():
             for outcome in run_batch(items, settings, setup, skip_existing=skip_existing,
                                      watch=_watch(progress, settings), verbose=verbose,
-                                     parallel=settings.parallel):
+                                     parallel=parallel):
                 where = f"line {outcome.item.line}"
                 if outcome.status == "failed":
                     summary.failed += 1

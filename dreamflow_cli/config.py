@@ -89,7 +89,7 @@ class Key:
     low: float | None = None
     high: float | None = None
     doc: str = ""
-    auto: bool = False  # a bool that may also be "auto" (decided at run time)
+    auto: bool = False  # a bool or number that may also be "auto" (decided at run time)
     choices: tuple[str, ...] = ()  # a str key accepts only these words
 
     def accepted(self) -> str:
@@ -97,7 +97,8 @@ class Key:
             words = "/".join(TRUE_WORDS + FALSE_WORDS) + " (any case)"
             return f"{words} or auto" if self.auto else words
         if self.kind in (int, float):
-            return number_range_text(self.kind, self.low, self.high)
+            text = number_range_text(self.kind, self.low, self.high)
+            return f"{text} or auto" if self.auto else text
         if self.kind is tuple:
             return "a list of words (or one comma-separated string)"
         if self.choices:
@@ -120,6 +121,8 @@ class Key:
                     raise bad from None
             raise bad
         if self.kind in (int, float):
+            if self.auto and isinstance(value, str) and value.strip().lower() == AUTO:
+                return AUTO
             number = checked_number(value, self.kind, self.low, self.high)
             if number is None:
                 raise bad
@@ -180,8 +183,12 @@ KEYS: tuple[Key, ...] = (
         doc="Who runs the model: local (in this process) or openai (an OpenAI-compatible server)."),
     Key("base_url", tuple, (), ("DREAMFLOW_BASE_URL",),
         doc="Model-server URLs for the openai backend, e.g. http://127.0.0.1:8080/v1 (a list, or comma-separated)."),
-    Key("parallel", int, None, ("DREAMFLOW_PARALLEL",), 1, 64,
-        doc="Stories in flight at once in a batch; unset = 1 locally, 2 per server with openai."),
+    Key("parallel", int, None, ("DREAMFLOW_PARALLEL",), 1, 64, auto=True,
+        doc="Stories in flight at once in a batch; auto = as many as memory and the profile allow "
+            "(local: up to 4, 2 in low-memory); unset = 1 locally, 2 per server with openai."),
+    Key("gpu_layers", int, AUTO, ("DREAMFLOW_GPU_LAYERS",), 0, 999, auto=True,
+        doc="Model layers on the GPU when llama.cpp was built with GPU support: auto = all that fit, "
+            "0 = CPU only."),
     Key("server_timeout", float, 120.0, ("DREAMFLOW_SERVER_TIMEOUT",), 0.1, 3600,
         doc="Seconds a model server may stay silent (connecting, or between streamed tokens)."),
     Key("server_retries", int, 3, ("DREAMFLOW_SERVER_RETRIES",), 0, 10,
@@ -234,7 +241,8 @@ class Settings:
     warn_memory_used_gb: float | None = None
     backend: str = "local"
     base_url: tuple[str, ...] = ()
-    parallel: int | None = None
+    parallel: int | str | None = None
+    gpu_layers: int | str = AUTO
     server_timeout: float = 120.0
     server_retries: int = 3
     # Per-profile values from the config file ([standard] / [low_memory] tables).

@@ -266,7 +266,7 @@ def _repacking(low_level: Any, enabled: bool) -> Iterator[None]:
         low_level.llama_model_default_params = original
 
 
-def load_model(path: Path, profile: Profile, *, verbose: bool = False) -> LoadedModel:
+def load_model(path: Path, profile: Profile, *, verbose: bool = False, n_gpu_layers: int = 0) -> LoadedModel:
     import llama_cpp
     import llama_cpp.llama_cpp as low_level
 
@@ -286,6 +286,7 @@ def load_model(path: Path, profile: Profile, *, verbose: bool = False) -> Loaded
                 n_threads_batch=profile.n_threads,
                 use_mmap=profile.use_mmap,
                 use_mlock=profile.use_mlock,
+                n_gpu_layers=n_gpu_layers,  # gpu.decide_gpu_layers: 0 on a CPU-only build
                 verbose=True,
             )
         llama.verbose = verbose  # later calls (generate) check this flag before printing

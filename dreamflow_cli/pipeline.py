@@ -16,7 +16,7 @@ from dreamflow_cli import __version__
 from dreamflow_cli.config import Settings
 from dreamflow_cli.composer import Composed, StoryRequest, compose, prepare_request
 from dreamflow_cli.backend import Backend
-from dreamflow_cli.engine import Profile, choose_profile, llama_cpp_version, load_model
+from dreamflow_cli.engine import Profile, choose_profile, llama_cpp_version
 from dreamflow_cli.estimate import ModelShape, estimate_profiles
 from dreamflow_cli.gguf_info import read_gguf_info
 from dreamflow_cli.memory import memory_readings
@@ -117,7 +117,9 @@ def open_backend(setup: Setup, settings: Settings, *, verbose: bool = False, par
     """The backend that writes this run's stories (``settings.backend``), ready for up to
     ``parallel`` concurrent generate() calls."""
     if settings.backend == "local":
-        return load_model(setup.model.path, setup.profile, verbose=verbose)
+        from dreamflow_cli.local import open_for_run  # threads policy, GPU offload, N stories at once
+
+        return open_for_run(setup, settings, parallel=parallel, verbose=verbose)
     raise UsageError(f"backend {settings.backend!r} is not available in this build", "use --backend local")
 
 

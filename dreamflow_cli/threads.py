@@ -199,3 +199,11 @@ class Governor:
         self._skip = self.settle
         self._since_change = 0
         return threads
+
+
+def thread_record(choice: ThreadChoice, governor: Governor | None) -> dict[str, Any]:
+    """story.json's record of the threads: the first choice, why, and every change since."""
+    record = choice.as_dict()
+    if governor is not None:
+        record.update(now=governor.threads, changes=list(governor.changes))
+    return record

@@ -142,7 +142,7 @@ def test_a_blocked_prompt_exits_6_before_the_model_loads(runner, models_dir, iso
     def no_loading(*_args, **_kwargs):
         raise AssertionError("the model must not load for a refused prompt")
 
-    monkeypatch.setattr("dreamflow_cli.pipeline.load_model", no_loading)
+    monkeypatch.setattr("dreamflow_cli.pipeline.open_backend", no_loading)
     result = invoke(runner, "generate", *args, "--models-dir", str(models_dir), "--seed", "1")
     assert result.exit_code == 6, (result.stdout, result.stderr)
     assert result.stdout == ""
