@@ -29,7 +29,8 @@ from typing import Any, Callable, Iterator
 HANDLED = tuple(s for s in (getattr(signal, name, None) for name in ("SIGINT", "SIGTERM", "SIGHUP"))
                 if s is not None)
 # Test hook: block at the start of this phase until a signal arrives, so a test can interrupt a
-# known phase without guessing with sleeps (e.g. DREAMFLOW_TEST_PAUSE_AT="writing story").
+# known phase without guessing with sleeps: DREAMFLOW_TEST_PAUSE_AT="writing story", or
+# "writing story#2" for its second time (the second story of a batch).
 PAUSE_ENV = "DREAMFLOW_TEST_PAUSE_AT"
 
 
@@ -62,6 +63,7 @@ class _State:
     pending: int | None = None  # the first signal received, until the process ends
     phase_at_signal: str | None = None
     phase: str | None = None
+    visits: dict[str, int] = {}
     installed = False
     cleanups: dict[int, Callable[[], None]] = {}
     counter = itertools.count()
@@ -105,7 +107,9 @@ def reached(name: str) -> None:
     """A run enters phase ``name``: honour a lost interrupt first, then (tests only) pause."""
     checkpoint()
     _State.phase = name
-    if os.environ.get(PAUSE_ENV) == name:
+    _State.visits[name] = _State.visits.get(name, 0) + 1
+    wanted = os.environ.get(PAUSE_ENV)
+    if wanted in (name, f"{name}#{_State.visits[name]}"):
         _pause(name)
 
 
@@ -185,5 +189,6 @@ def reset() -> None:
     _State.pending = None
     _State.phase_at_signal = None
     _State.phase = None
+    _State.visits = {}
     with _State.lock:
         _State.cleanups.clear()

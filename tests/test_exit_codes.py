@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import invoke
+from tests.processes import Child, dreamflow_script
 
 
 def assert_refused(result, code: int, *fragments: str) -> None:
@@ -121,11 +119,6 @@ def test_debug_shows_a_traceback(runner, isolated):
     assert "Traceback" in result.stderr and "ModelError" in result.stderr
 
 
-def dreamflow_script() -> str:
-    script = Path(sys.executable).parent / ("dreamflow.exe" if os.name == "nt" else "dreamflow")
-    return str(script) if script.exists() else shutil.which("dreamflow")
-
-
 def test_installed_console_script_writes_a_story(isolated, models_dir):
     proc = subprocess.run(
         [dreamflow_script(), "generate", "a calm turtle", "--models-dir", str(models_dir), "--low-memory",
@@ -141,24 +134,16 @@ def test_installed_console_script_writes_a_story(isolated, models_dir):
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGINT to a child process is POSIX-only")
-@pytest.mark.parametrize("delay", [0.0, 1.5], ids=["while-loading", "while-writing"])
-def test_ctrl_c_leaves_no_files_and_exits_130(isolated, models_dir, delay):
+@pytest.mark.parametrize("phase", ["loading model", "writing story"])
+def test_ctrl_c_leaves_no_files_and_exits_130(isolated, models_dir, phase):
     out = isolated / "stories"
-    proc = subprocess.Popen(
-        [dreamflow_script(), "generate", "a long walk under the moon", "--models-dir", str(models_dir),
-         "--max-tokens", "256", "--seed", "5", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=isolated,
-    )
-    deadline = time.monotonic() + 60
-    # The hidden staging folder appears just before the model loads.
-    while not (out.exists() and any(out.iterdir())):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(delay)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    # The test hook blocks at the start of the phase and says so: no sleep has to land in it.
+    child = Child(["generate", "a long walk under the moon", "--models-dir", str(models_dir), "--max-tokens", "256",
+                   "--seed", "5", "--out", str(out)], isolated, {"DREAMFLOW_TEST_PAUSE_AT": phase})
+    child.wait_for(f"paused at {phase}")
+    child.proc.send_signal(signal.SIGINT)
+    code, stdout, stderr = child.finish()
+    assert code == 130, stderr
     assert stdout == ""
-    assert "Interrupted" in stderr and "Traceback" not in stderr
+    assert f"Interrupted (SIGINT while {phase})" in stderr and "Traceback" not in stderr
     assert list(out.iterdir()) == []

@@ -4,7 +4,6 @@ exit 2 and one line naming what was wrong and what is accepted, before anything 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
