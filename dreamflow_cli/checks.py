@@ -217,7 +217,7 @@ def remove_echo(text: str, instructions: Sequence[str], own_words: Iterable[str]
     removed: list[str] = []
     kept_paras = []
     for para in paragraphs(text):
-        kept = []
+        kept: list[str] = []
         for sentence in sentences(para):
             (removed if is_echo(sentence, instructions, own) else kept).append(sentence)
         if kept:

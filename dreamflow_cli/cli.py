@@ -29,7 +29,7 @@ class DreamflowGroup(TyperGroup):
     """The one place where a run ends: every exception, Typer's own usage errors and the
     signals (signals.py) become one line on stderr and a documented exit code (README)."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,  # type: ignore[no-untyped-def, override]
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,  # type: ignore[override]
              **extra):
         with signals.handling():
             try:
@@ -46,7 +46,7 @@ class DreamflowGroup(TyperGroup):
             sys.exit(code)
         return code
 
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, TyperException):
@@ -218,12 +218,12 @@ def generate(
             f"{meta['tokens_per_second']:.1f} tok/s, {meta['profile']['name']} profile)")
 
 
-def _watch(progress: Progress, settings):  # type: ignore[no-untyped-def]
+def _watch(progress: Progress, settings):
     """The run's Watch, with every phase change also a signal checkpoint (signals.reached)."""
     watch = progress.watch(settings)
     show = watch.on_update
 
-    def on_update(status) -> None:  # type: ignore[no-untyped-def]
+    def on_update(status) -> None:
         signals.reached(status.phase)
         if show is not None:
             show(status)
@@ -232,7 +232,7 @@ def _watch(progress: Progress, settings):  # type: ignore[no-untyped-def]
     return watch
 
 
-def _setup_notes(progress: Progress, setup) -> None:  # type: ignore[no-untyped-def]
+def _setup_notes(progress: Progress, setup) -> None:
     progress.memory_note(setup.memory)
     asked = setup.profile.threads_capped_from
     if asked:
@@ -366,13 +366,13 @@ def config_show(
     profile = choose_profile(settings.low_memory is True, os.cpu_count() or 1, settings.profile_config,
                              settings.profile_flags)
     rows = []
-    for key in KEYS:
-        value = shown_setting(key.name, getattr(settings, key.name))
-        rows.append((key.name, None if value is None else str(value) if isinstance(value, Path) else value,
-                     settings.sources.get(key.name, "default")))
+    for spec in KEYS:
+        value = shown_setting(spec.name, getattr(settings, spec.name))
+        rows.append((spec.name, None if value is None else str(value) if isinstance(value, Path) else value,
+                     settings.sources.get(spec.name, "default")))
     for field_name in ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack"):
-        table = profile.name.replace("-", "_")
-        name = f"profile.{table}.{field_name}"
+        section = profile.name.replace("-", "_")
+        name = f"profile.{section}.{field_name}"
         rows.append((name, getattr(profile, field_name), settings.sources.get(name, "default")))
     if as_json:
         print(json.dumps({"config_file": str(settings.config_path) if settings.config_path else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import typer
 
@@ -16,7 +16,7 @@ from dreamflow_cli.ui import human_bytes, plain_terminal, stderr_console, stdout
 
 if TYPE_CHECKING:  # the download machinery (ssl, http) loads only when a download runs: --help stays fast
     from rich.console import Console
-    from rich.progress import TaskID
+    from rich.progress import Progress, TaskID
 
     from dreamflow_cli.download import DownloadProgress, DownloadResult, Target
 
@@ -144,7 +144,7 @@ def _list_catalog(as_json: bool) -> None:
     from dreamflow_cli.memory import memory_readings
 
     choice = recommend_model(memory_readings().usable)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in CATALOG:
         rows.append({"name": entry.name, "file": entry.filename, "size": entry.size or entry.approx_size,
                      "ram": estimate_ram_bytes(entry) or entry.ram_low_memory,  # None when unknown
@@ -218,7 +218,7 @@ def download_model(
 
     if timeout is not None:
         timeout = TIMEOUT_KEY.coerce(timeout, "--timeout")
-    options = DownloadOptions.from_env(**({"read_timeout": timeout} if timeout is not None else {}))
+    options = DownloadOptions.from_env(None, **({"read_timeout": timeout} if timeout is not None else {}))
     target = _choose_target(name, url, sha256, filename, options.endpoint)
     dest_dir = load_settings({"models_dir": directory}, config_path=config).models_dir
     console = stderr_console()

@@ -366,14 +366,14 @@ def load_settings(
             sources[key] = f"config file {path}"
         profile_config = _profile_tables(raw, path)
         for profile, table in profile_config.items():
-            for key in table:
-                sources[f"profile.{profile}.{key}"] = f"config file {path}"
+            for field_name in table:
+                sources[f"profile.{profile}.{field_name}"] = f"config file {path}"
 
-    for key in KEYS:
-        for var in key.env:
+    for spec in KEYS:
+        for var in spec.env:
             if env.get(var, "").strip() != "":
-                values[key.name] = key.coerce(env[var], f"environment variable {var}")
-                sources[key.name] = f"env {var}"
+                values[spec.name] = spec.coerce(env[var], f"environment variable {var}")
+                sources[spec.name] = f"env {var}"
                 break
 
     profile_flags: dict[str, int | bool] = {}

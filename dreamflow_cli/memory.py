@@ -132,10 +132,6 @@ def memory_readings() -> MemoryReadings:
                           swap_free=swap_free, cgroup=cgroup_memory())
 
 
-def rss_bytes(process: psutil.Process | None = None) -> int:
-    return (process or psutil.Process()).memory_info().rss
-
-
 def peak_rss_bytes() -> int | None:
     """The OS's own high-water mark for this process, which catches spikes between samples."""
     if sys.platform.startswith("win"):

@@ -113,9 +113,9 @@ def story_id(request: StoryRequest, setup: Setup, settings: Settings) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def open_backend(setup: Setup, settings: Settings, *, verbose: bool = False, parallel: int = 1) -> Backend:
+def open_backend(setup: Setup, settings: Settings, *, verbose: bool = False, parallel: int | None = 1) -> Backend:
     """The backend that writes this run's stories (``settings.backend``), ready for up to
-    ``parallel`` concurrent generate() calls."""
+    ``parallel`` concurrent generate() calls (None: as many as it does well)."""
     if settings.backend == "local":
         from dreamflow_cli.local import open_for_run  # threads policy, GPU offload, N stories at once
 
@@ -152,7 +152,7 @@ def write_story(
         finally:
             if own_backend:
                 backend.close()  # free the weights before drawing: pictures need none of them
-        story, generation = composed.story, composed.generation
+        story = composed.story
 
         phase("drawing pictures")
         image_names = []

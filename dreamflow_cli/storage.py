@@ -235,7 +235,7 @@ def remove_stale_staging(out_dir: Path, *, now: float | None = None,
         return []
     _swept.add(out_dir)
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         entries = [e for e in os.scandir(out_dir) if e.name.startswith(STAGING_PREFIX)]
     except OSError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, cast
 
 from rich.console import Console
 from rich.text import Text
@@ -114,7 +114,8 @@ class Progress:
         spinner = Spinner("dots", style="cyan")
 
         def render() -> Group:
-            return Group(Text.assemble(spinner.render(self.console.get_time()), " ", status_line(self.status)))
+            frame = cast(Text, spinner.render(self.console.get_time()))  # a Text, though typed wider
+            return Group(Text.assemble(frame, " ", status_line(self.status)))
 
         with Live(get_renderable=render, console=self.console, refresh_per_second=4, transient=True):
             yield
