@@ -240,7 +240,7 @@ def _setup_notes(progress: Progress, setup) -> None:
                       f"using {setup.profile.n_threads} (more threads than cores only slows llama.cpp down)")
 
 
-def _parallel(settings, setup, stories: int, progress: Progress) -> int | None:  # type: ignore[no-untyped-def]
+def _parallel(settings, setup, stories: int, progress: Progress) -> int | None:
     """Stories in flight for a batch. Locally every story in flight holds its own KV cache, so
     the count is checked against memory (auto picks it), and said."""
     if settings.backend != "local":
