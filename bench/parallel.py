@@ -1,0 +1,215 @@
+"""Batch throughput on one machine (issue 14): parallel stories, the thread policy, one story vs bare.
+
+    python bench/parallel.py                          # everything, ~20 min on a quiet 2-core machine
+    python bench/parallel.py --only batch --stories 20
+    python bench/parallel.py --only threads,single --models smol
+    python bench/parallel.py --stories 2 --max-tokens 32 --repeat 1      # a smoke run (~3 min)
+
+Sections:
+
+* ``batch``: one ``--prompts-file`` batch of N stories written with ``--parallel 4`` and with
+  ``--parallel 1`` (same seeds, same flags, alternating order), wall time, stories per minute,
+  tokens per second over the whole batch, and each child's peak RSS (wait4). Targets: ≥1.4×
+  on SmolLM2, ≥1.5× on the TinyLlama-size model.
+* ``threads``: one story with the default thread policy against each fixed ``--threads`` count,
+  first with one CPU-bound neighbour process running, then quiet. Targets: with the neighbour,
+  the policy reaches ≥90% of the best fixed count's tokens/s; quiet, it loses nothing (≥97%).
+* ``single``: one story through dreamflow against bench/bare.py replaying the very same model
+  calls (bench/run.py's overhead method). Target: tokens/s ≥0.97× bare.
+
+Prints Markdown and writes bench/results/parallel-<UTC time>.{json,md}. Every child records the
+1-minute load average when it started; ratios come from runs made back to back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import run as suite  # bench/run.py: run_child (wait4 peak RSS), Bench, paired, machine
+
+SECTIONS = ("batch", "threads", "single")
+NEIGHBOUR = "import time\nwhile True:\n    pass\n"
+
+
+def cpu_now() -> float:
+    """Share of all cores busy over the last second (what a person would see in top)."""
+    import psutil
+
+    return psutil.cpu_percent(interval=1.0)
+
+
+def batch_run(b: suite.Bench, label: str, model: Path, parallel: int, prompts: Path, args: argparse.Namespace) -> suite.Run:
+    out = b.fresh_dir("batch")
+    argv = [suite.DREAMFLOW, "generate", "--prompts-file", str(prompts), "--seed", str(suite.SEED),
+            "--parallel", str(parallel), "--max-tokens", str(args.max_tokens), "--threads", str(b.threads),
+            "--standard", "--json", "--quiet", "--no-images", "--out", str(out), "--model", str(model)]
+    run = suite.run_child(label, argv, b.env, b.work, check=False)
+    lines = [json.loads(x) for x in run.out.splitlines() if x.strip().startswith("{")]
+    ok = [x for x in lines if x.get("status", "ok") == "ok" and x.get("story_dir")]
+    tokens = sum(x.get("tokens_generated", x.get("generated_tokens", 0)) or 0 for x in ok)
+    run.data = {"parallel": parallel, "stories_ok": len(ok), "stories": len(lines), "tokens": tokens,
+                "tokens_per_second": tokens / run.wall if run.wall else 0.0}
+    shutil.rmtree(out, ignore_errors=True)
+    return b.keep("batch", run)
+
+
+def section_batch(b: suite.Bench, args: argparse.Namespace, models: dict[str, Path]) -> None:
+    prompts = b.work / "prompts.txt"
+    chosen = [suite.BATCH_PROMPTS[i % len(suite.BATCH_PROMPTS)] for i in range(args.stories)]
+    prompts.write_text("\n".join(chosen) + "\n")
+    b.emit(f"\n## Parallel batch: {args.stories} stories, --max-tokens {args.max_tokens}, standard profile, "
+           f"--threads {b.threads}, --parallel 4 vs --parallel 1 ({args.repeat} round(s), alternating order)\n")
+    b.emit("| model | parallel | wall s | stories ok | stories/min | tokens/s (batch) | peak RSS MB | load at start |"
+           "\n|---|---|---|---|---|---|---|---|")
+    results = {}
+    for name, model in models.items():
+        runs: dict[int, list[suite.Run]] = {1: [], 4: []}
+        for i in range(args.repeat):
+            for n in ((4, 1) if i % 2 == 0 else (1, 4)):
+                runs[n].append(batch_run(b, f"{name} parallel {n}", model, n, prompts, args))
+        for n in (1, 4):
+            rs = runs[n]
+            b.emit(f"| {name} | {n} | {suite.spread([r.wall for r in rs], '{:.1f}')} | "
+                   f"{suite.spread([r.data['stories_ok'] for r in rs], '{:.0f}')} | "
+                   f"{suite.spread([r.data['stories_ok'] * 60 / r.wall for r in rs], '{:.1f}')} | "
+                   f"{suite.spread([r.data['tokens_per_second'] for r in rs], '{:.1f}')} | "
+                   f"{suite.spread([r.rss / 1e6 for r in rs], '{:.0f}')} | "
+                   f"{suite.spread([r.load1 for r in rs], '{:.1f}')} |")
+        wall = suite.med([r.wall for r in runs[1]]) / suite.med([r.wall for r in runs[4]])
+        rate = suite.med([r.data["tokens_per_second"] for r in runs[4]]) / \
+            max(1e-9, suite.med([r.data["tokens_per_second"] for r in runs[1]]))
+        target = 1.5 if name == "tiny" else 1.4
+        b.emit(f"| {name} | **4 vs 1** | **{wall:.2f}× faster** | | | {rate:.2f}× | "
+               f"{(suite.med([r.rss for r in runs[4]]) - suite.med([r.rss for r in runs[1]])) / 1e6:+.0f} | "
+               f"target ≥{target}× {suite.verdict(wall >= target)} |")
+        results[name] = {"wall_ratio": wall, "tokens_per_second_ratio": rate,
+                         "runs": {str(n): [r.record() for r in rs] for n, rs in runs.items()}}
+    b.results["batch"] = results
+
+
+def story_run(b: suite.Bench, label: str, model: Path, threads: int | None, args: argparse.Namespace) -> suite.Run:
+    out = b.fresh_dir("story")
+    argv = [suite.DREAMFLOW, "generate", suite.PROMPT, "--seed", str(suite.SEED), "--json", "--quiet", "--no-images",
+            "--standard", "--max-tokens", str(args.story_tokens), "--out", str(out), "--model", str(model)]
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+    run = suite.run_child(label, argv, b.env, b.work)
+    meta = json.loads(Path(json.loads(run.out)["metadata_path"]).read_text())
+    backend = meta.get("backend") or {}
+    run.data = {"threads_flag": threads, "tokens_per_second": meta.get("tokens_per_second"),
+                "generated_tokens": meta.get("generated_tokens"), "threads": backend.get("threads")}
+    shutil.rmtree(out, ignore_errors=True)
+    return b.keep("threads", run)
+
+
+def section_threads(b: suite.Bench, args: argparse.Namespace, models: dict[str, Path]) -> None:
+    cores = os.cpu_count() or 1
+    fixed = sorted({1, max(1, cores - 1), min(4, cores)})
+    b.emit(f"\n## Thread policy: one story (--max-tokens {args.story_tokens}), default policy vs fixed "
+           f"--threads {', '.join(map(str, fixed))}, with one CPU-bound neighbour and quiet "
+           f"({args.repeat} round(s))\n")
+    b.emit("| model | machine | policy tok/s (threads chosen → changes) | best fixed | policy / best | target |"
+           "\n|---|---|---|---|---|---|")
+    results: dict[str, Any] = {}
+    for name, model in models.items():
+        for state in ("neighbour", "quiet"):
+            neighbour = subprocess.Popen([sys.executable, "-c", NEIGHBOUR]) if state == "neighbour" else None
+            try:
+                if neighbour is not None:
+                    time.sleep(1.0)
+                busy = cpu_now()
+                policy: list[suite.Run] = []
+                per_fixed: dict[int, list[suite.Run]] = {n: [] for n in fixed}
+                for i in range(args.repeat):
+                    order: list[int | None] = [None, *fixed] if i % 2 == 0 else [*fixed, None]
+                    for n in order:
+                        r = story_run(b, f"{name} {state} {'policy' if n is None else f'fixed {n}'}", model, n, args)
+                        (policy if n is None else per_fixed[n]).append(r)
+            finally:
+                if neighbour is not None:
+                    neighbour.kill()
+                    neighbour.wait()
+            pol = suite.med([r.data["tokens_per_second"] for r in policy])
+            best_n, best = max(((n, suite.med([r.data["tokens_per_second"] for r in rs])) for n, rs in per_fixed.items()),
+                               key=lambda x: x[1])
+            ratio = pol / best if best else 0.0
+            chosen = [(r.data.get("threads") or {}) for r in policy]
+            seen = "; ".join(f"{c.get('threads', '?')}→{[ch['to'] for ch in c.get('changes', [])] or '–'}" for c in chosen)
+            target = 0.9 if state == "neighbour" else 0.97
+            b.emit(f"| {name} | {state} (CPU {busy:.0f}% busy) | {pol:.1f} ({seen}) | {best:.1f} at {best_n} | "
+                   f"{ratio:.2f} | ≥{target} {suite.verdict(ratio >= target)} |")
+            results[f"{name}/{state}"] = {"policy": pol, "best_fixed": best, "best_threads": best_n, "ratio": ratio,
+                                          "cpu_busy_percent": busy, "choices": chosen}
+    b.results["threads"] = results
+
+
+def section_single(b: suite.Bench, args: argparse.Namespace, models: dict[str, Path]) -> None:
+    p = suite.paired(b, "single", b.smol, ["--standard"], args.repeat)
+    r = suite.row_of(p)
+    b.emit(f"\n## One story vs bare llama-cpp-python (SmolLM2, standard, --threads {b.threads}, the same model "
+           f"calls replayed; {args.repeat} interleaved pair(s); identical tokens: {p['same_tokens']})\n")
+    b.emit("| | dreamflow | bare | ratio | target |\n|---|---|---|---|---|")
+    b.emit(f"| tokens/s | {suite.spread(r['df_tps'], '{:.1f}')} | {suite.spread(r['bare_tps'], '{:.1f}')} | "
+           f"{r['tps_ratio']:.3f}× | ≥0.97× {suite.verdict(r['tps_ratio'] >= 0.97)} |")
+    b.emit(f"| wall s | {suite.spread(r['df_wall'])} | {suite.spread(r['bare_wall'])} | {r['wall_ratio']:.3f}× | |")
+    b.results["single"] = {k: v for k, v in r.items()} | {"same_tokens": p["same_tokens"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
+    ap.add_argument("--models", default="smol,tiny", help="smol, tiny or both (comma-separated)")
+    ap.add_argument("--stories", type=int, default=20, help="stories in the batch section")
+    ap.add_argument("--max-tokens", type=int, default=96, help="story budget in the batch section")
+    ap.add_argument("--story-tokens", type=int, default=128, help="story budget in the threads section")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds per comparison")
+    ap.add_argument("--threads", type=int, help="llama.cpp threads in batch/single [default: min(4, cores)]")
+    ap.add_argument("--model", help="the SmolLM2-135M-Instruct Q4_1 GGUF")
+    ap.add_argument("--tiny", help="the TinyLlama-size GGUF (built once if missing)")
+    args = ap.parse_args()
+    only = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
+    if set(only) - set(SECTIONS):
+        ap.error(f"choose sections from {', '.join(SECTIONS)}")
+    args.threads = args.threads or min(4, os.cpu_count() or 1)
+    args.quick = False
+    b = suite.Bench(args)
+    wanted = [m.strip() for m in args.models.split(",")]
+    models = {name: (b.smol if name == "smol" else b.tiny_model()) for name in ("smol", "tiny") if name in wanted}
+    info = suite.machine()
+    started = datetime.now(timezone.utc)
+    b.emit(f"# dreamflow parallel benchmark, {started:%Y-%m-%d %H:%M} UTC\n\n{info['cpu']}, {info['logical_cores']} "
+           f"logical cores, {info['ram_bytes'] / 1e9:.0f} GB RAM, llama-cpp-python "
+           f"{info['versions']['llama_cpp_python']}, git {info['git_commit']}. Load average at start: "
+           f"{' / '.join(f'{x:.1f}' for x in info['loadavg_start'])}.\n\n"
+           f"Command: `python bench/parallel.py {' '.join(sys.argv[1:])}`")
+    for name in (s for s in SECTIONS if s in only):
+        t0 = time.perf_counter()
+        globals()[f"section_{name}"](b, args, models)
+        print(f"[{name}: {time.perf_counter() - t0:.0f} s]", file=sys.stderr, flush=True)
+    info["loadavg_end"] = os.getloadavg()
+    b.emit(f"\nLoad average at end: {' / '.join(f'{x:.1f}' for x in info['loadavg_end'])}.")
+    results_dir = BENCH / "results"
+    results_dir.mkdir(exist_ok=True)
+    stem = results_dir / f"parallel-{started:%Y%m%dT%H%M%SZ}"
+    stem.with_suffix(".json").write_text(json.dumps({"argv": sys.argv[1:], "machine": info, "results": b.results,
+                                                     "runs": b.runs}, indent=1, default=str))
+    stem.with_suffix(".md").write_text("\n".join(b.markdown) + "\n")
+    print(f"\nresults: {stem}.json, {stem}.md", file=sys.stderr)
+    shutil.rmtree(b.work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
