@@ -76,14 +76,12 @@ class GovernedModel:
         self._model.close()
 
 
-def forced_threads(profile_flags: Mapping[str, Any], profile_config: Mapping[str, Mapping[str, Any]],
-                   profile: str) -> int | None:
-    """A thread count someone asked for (--threads, or n_threads in the profile's config table)."""
-    flag = profile_flags.get("n_threads")
-    if flag is not None:
-        return int(flag)
-    configured = profile_config.get(profile.replace("-", "_"), {}).get("n_threads")
-    return int(configured) if configured is not None else None
+def threads_fixed(profile_flags: Mapping[str, Any], profile_config: Mapping[str, Mapping[str, Any]],
+                  profile: str) -> bool:
+    """Whether someone asked for a thread count (--threads, or n_threads in the profile's config
+    table). The count itself is the profile's, which is already capped at the cores."""
+    return profile_flags.get("n_threads") is not None or \
+        profile_config.get(profile.replace("-", "_"), {}).get("n_threads") is not None
 
 
 def single_estimate(path: Path, profile: Profile, size: int) -> tuple[MemoryEstimate | None, int | None]:
@@ -150,6 +148,7 @@ def _gpu_decision(path: Path, profile: Profile, requested: int | str, size: int)
 def open_for_run(setup: Setup, settings: Settings, *, parallel: int | None, verbose: bool = False) -> Any:
     """pipeline.open_backend's local branch."""
     count = parallel if isinstance(parallel, int) else 1
+    fixed = threads_fixed(settings.profile_flags, settings.profile_config, setup.profile.name)
     return open_local(setup.model.path, setup.profile, parallel=count,
-                      forced=forced_threads(settings.profile_flags, settings.profile_config, setup.profile.name),
+                      forced=setup.profile.n_threads if fixed else None,
                       gpu_layers=getattr(settings, "gpu_layers", AUTO), size=setup.model_size, verbose=verbose)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -90,10 +91,14 @@ def test_one_story_records_the_thread_policy_and_the_cpu_only_build(runner, mode
     assert threads["others_busy_cores"] >= 0 and threads["sample_seconds"] >= 0.25
     assert isinstance(threads["changes"], list) and threads["now"] >= 1
     assert meta["backend"]["gpu"]["n_gpu_layers"] == 0 and "no GPU support" in meta["backend"]["gpu"]["reason"]
-    fixed = invoke(runner, *args, "--threads", "1", "--gpu-layers", "0")
+    # A fixed count is the profile's, capped at the cores: never thousands of llama.cpp threads.
+    fixed = invoke(runner, *args, "--threads", "5000", "--gpu-layers", "0")
     assert fixed.exit_code == 0, fixed.stderr
     meta = json.loads(Path(json.loads(fixed.stdout)["metadata_path"]).read_text())
-    assert meta["backend"]["threads"] == {"threads": 1, "policy": "fixed", "reason": "1 thread as configured",
+    cores = os.cpu_count() or 1
+    assert meta["profile"]["n_threads"] == cores
+    assert meta["backend"]["threads"] == {"threads": cores, "policy": "fixed",
+                                          "reason": f"{cores} thread{'s' if cores > 1 else ''} as configured",
                                           "others_busy_cores": None, "sample_seconds": None}
     assert meta["backend"]["gpu"]["reason"] == "CPU only (--gpu-layers 0)"
 
