@@ -86,6 +86,15 @@ def plan_reuse(slot: int, caches: Mapping[int, list[int]], prompt: list[int],
     return Reuse(donor, best)
 
 
+def prefix_coming(reusable: int, starting: list[list[int]], prompt: list[int],
+                  min_shared: int = MIN_SHARED_PREFIX) -> bool:
+    """``reusable``: prompt tokens the caches hold now; ``starting``: prompts still being decoded.
+    Worth waiting when one of those will leave a prefix at least ``min_shared`` tokens longer."""
+    limit = max(0, len(prompt) - 1)
+    coming = max((min(common_prefix(other, prompt), limit) for other in starting), default=0)
+    return coming >= reusable + min_shared
+
+
 @dataclass
 class _Request:
     prompt: list[int]
@@ -212,6 +221,8 @@ class DecodeLoop:
                     self._end(slot)
             for slot in self._slots:
                 if slot.request is None and self._waiting:
+                    if self._prefix_coming(slot, self._waiting[0]):
+                        break
                     self._admit(slot, self._waiting.pop(0))
         rows = self._fill_batch()
         if not rows:
@@ -232,6 +243,13 @@ class DecodeLoop:
             if threads is not None:
                 self._ll.llama_set_n_threads(self._ctx, threads, threads)
         return True
+
+    def _prefix_coming(self, slot: _Slot, request: _Request) -> bool:
+        """Whether the next story should wait a step or two: a story being started now will have
+        decoded a longer shared prefix (the system prompt, when a batch begins) than any cache holds."""
+        caches = {s.seq: s.cached for s in self._slots}
+        starting = [s.request.prompt for s in self._slots if s.request is not None and s.pending]
+        return prefix_coming(plan_reuse(slot.seq, caches, request.prompt).keep, starting, request.prompt)
 
     def _admit(self, slot: _Slot, request: _Request) -> None:
         caches = {s.seq: s.cached for s in self._slots}

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from dreamflow_cli.backend import Cancelled, Prompt
-from dreamflow_cli.decoder import Reuse, load_parallel, plan_reuse
+from dreamflow_cli.decoder import Reuse, load_parallel, plan_reuse, prefix_coming
 from dreamflow_cli.engine import choose_profile, load_model
 from dreamflow_cli.errors import UsageError
 from dreamflow_cli.local import GovernedModel, open_local
@@ -81,13 +81,21 @@ def test_stories_written_side_by_side_match_stories_written_alone(pair, solo):
 
 
 def test_each_story_keeps_its_own_seed(test_model, profile):
+    # The same prompt three times, two seeds: as the one-story engine writes them one after the
+    # other (each continuing the cached prompt), so the side-by-side stories do the same.
+    jobs = [(PROMPTS[0], 5, None), (PROMPTS[0], 6, None), (PROMPTS[0], 5, None)]
+    alone = load_model(test_model, profile)
+    try:
+        want = [alone.generate(p, max_tokens=BUDGET, sampling=SAMPLING, seed=seed).text for p, seed, _ in jobs]
+    finally:
+        alone.close()
     trio = load_parallel(test_model, profile, 3)
     try:
-        same, other, again = write_at_once(trio, [(PROMPTS[0], 5, None), (PROMPTS[0], 6, None), (PROMPTS[0], 5, None)])
+        got = [g.text for g in write_at_once(trio, jobs)]
     finally:
         trio.close()
-    assert same.text == again.text
-    assert same.text != other.text
+    assert got[0] != got[1]
+    assert got == want
 
 
 def test_a_story_stopped_mid_way_leaves_the_others_untouched(pair, solo):
@@ -177,3 +185,12 @@ def test_plan_reuse_prefers_the_longest_cached_prefix():
     assert plan_reuse(2, {0: [1, 2, 3], 2: []}, [1, 2, 3, 4]) == Reuse(None, 0)  # too short to be worth a copy
     # The prompt's last token is always decoded again: its logits pick the first story token.
     assert plan_reuse(1, {0: prompt + [5], 1: []}, prompt) == Reuse(donor=0, keep=len(prompt) - 1)
+
+
+def test_a_story_waits_for_a_shared_prefix_being_decoded():
+    system = list(range(100))
+    prompt = system + [1, 2]
+    assert prefix_coming(0, [system + [5, 6]], prompt)  # the batch's first story is decoding it
+    assert not prefix_coming(100, [system + [5, 6]], prompt)  # already cached: start now
+    assert not prefix_coming(0, [[9] * 50], prompt)  # nothing shared: start now
+    assert not prefix_coming(0, [], prompt)
