@@ -1,0 +1,55 @@
+"""Fast tests of the openai backend's decisions: model choice, backend name, parallel default,
+backoff, the server profile."""
+
+from __future__ import annotations
+
+import pytest
+
+from dreamflow_cli.errors import ConfigError, ModelError, UsageError
+from dreamflow_cli.openai_backend import backend_kind, backoff_seconds, default_parallel, pick_model, server_profile
+
+
+# --- choices ----------------------------------------------------------------------------------
+
+def test_pick_model_named_must_be_served_everywhere():
+    assert pick_model("m", {"http://a": ["m", "n"], "http://b": None}) == "m"
+    with pytest.raises(ModelError) as info:
+        pick_model("x", {"http://a": ["m", "n"]})
+    assert "offers: m, n" in info.value.message and "--model" in info.value.hint
+
+
+def test_pick_model_unnamed_uses_the_only_one():
+    assert pick_model(None, {"http://a": ["m"], "http://b": ["m", "z"]}) == "m"
+    with pytest.raises(UsageError) as info:
+        pick_model(None, {"http://a": ["m", "n"]})
+    assert "m, n" in info.value.hint
+
+
+def test_backend_kind_and_key_and_defaults():
+    class S:
+        backend = "OpenAI"
+    assert backend_kind(S()) == "openai"
+    S.backend = "cloud"
+    with pytest.raises(ConfigError) as info:
+        backend_kind(S())
+    assert "local or openai" in info.value.hint
+    assert default_parallel(3) == 6
+    assert [backoff_seconds(n) for n in (1, 2, 3, 10)] == [0.5, 1.0, 2.0, 8.0]
+
+
+def test_server_profile_precedence():
+    assert (server_profile({}, {}).n_ctx, server_profile({}, {}).max_tokens) == (2048, 256)
+    p = server_profile({"standard": {"n_ctx": 4096, "max_tokens": 100}}, {"max_tokens": 64})
+    assert (p.name, p.n_ctx, p.max_tokens, p.n_threads) == ("server", 4096, 64, 0)
+    with pytest.raises(ConfigError):
+        server_profile({}, {"n_ctx": 16})
+
+
+def test_continuation_budget_counts_pieces_after_the_echo():
+    from dreamflow_cli.openai_backend import continuation_budget
+
+    parts = ["One", " night", ",", " Mia", " ran", " home", "."]
+    echo = len("One night, Mia")
+    assert continuation_budget(parts, echo, 10) == (len("One night, Mia ran home."), 3, False)
+    assert continuation_budget(parts, echo, 2) == (len("One night, Mia ran home"), 2, True)
+    assert continuation_budget(parts, 0, 3) == (len("One night,"), 3, True)
