@@ -187,9 +187,11 @@ def run_batch(
         yield from settled_before(float("inf"))
         return
 
+    if setup.server is not None:
+        status.server = setup.server.label()
     watch.phase("loading model")
     with watch.sampler():
-        backend = open_backend(setup, settings, verbose=verbose, parallel=parallel)
+        backend = open_backend(setup, settings, verbose=verbose, parallel=parallel, on_warning=watch.on_warning)
     cancel = threading.Event()
     shared = Cancellable(backend, cancel)
     workers = max(1, min(parallel or backend.max_parallel, len(jobs)))

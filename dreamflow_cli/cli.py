@@ -133,8 +133,15 @@ def generate(
     seed: Optional[int] = typer.Option(None, "--seed",
                                        help="Seed for a repeatable story (in a batch: the base of each line's seed)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name (--backend openai: the "
+                                        "server's model name)."),
     models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where models live \\[default: ./models]."),
+    backend: Optional[str] = typer.Option(None, "--backend", metavar="local|openai",
+                                          help="local: llama.cpp in this process; openai: an OpenAI-compatible "
+                                          "server \\[default: local]."),
+    base_url: Optional[list[str]] = typer.Option(None, "--base-url", metavar="URL",
+                                                 help="Model-server URL, e.g. http://127.0.0.1:8080/v1; "
+                                                 "repeat for several servers."),
     low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard",
                                               help="Memory profile \\[default: auto]."),
     auto_memory: bool = typer.Option(False, "--auto-memory",
@@ -183,7 +190,7 @@ def generate(
          "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,
          "memory_check": memory_check, "n_ctx": ctx, "n_batch": batch,
          "n_threads": threads, "max_tokens": max_tokens, "repack": repack, "parallel": parallel,
-         "gpu_layers": gpu_layers},
+         "gpu_layers": gpu_layers, "backend": backend, "base_url": ",".join(base_url) if base_url else None},
         config_path=config,
     )
     request = StoryRequest(prompt=prompt or "", name=settings.name, age=settings.age, scenes=settings.scenes,
@@ -233,7 +240,8 @@ def _watch(progress: Progress, settings):
 
 
 def _setup_notes(progress: Progress, setup) -> None:
-    progress.memory_note(setup.memory)
+    if setup.memory is not None:  # None: a model server, whose memory is not ours to check
+        progress.memory_note(setup.memory)
     asked = setup.profile.threads_capped_from
     if asked:
         progress.warn(f"{asked} threads asked for, but this machine has {setup.profile.n_threads} cores; "

@@ -15,8 +15,15 @@ from typing import Any, Mapping
 from dreamflow_cli.doctor import FAIL, PASS, SKIP, WARN, Check
 from dreamflow_cli.endpoints import Endpoint, parse_base_urls
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.openai_client import (KEY_HINT, PROBE_TIMEOUT, AuthFault, Client, ClientFault, RequestFault,
-                                         api_key_from_env)
+from dreamflow_cli.openai_client import (
+    KEY_HINT,
+    PROBE_TIMEOUT,
+    AuthFault,
+    Client,
+    ClientFault,
+    RequestFault,
+    api_key_from_env,
+)
 
 # A tiny request slower than this means stories will crawl (or the server is swamped).
 SLOW_FIRST_TOKEN_SECONDS = 10.0

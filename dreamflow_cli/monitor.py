@@ -72,6 +72,7 @@ class Status:
     batch_started: float | None = None
     # Set by a batch writing several stories at once: how many are in flight, and each one's status.
     in_flight: int = 0
+    server: str = ""  # with model servers: which, shown instead of this process's memory
     stories: list["Status"] = field(default_factory=list)
 
     def set_phase(self, name: str) -> None:

@@ -12,15 +12,24 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from dreamflow_cli.backend import Generation, Prompt
 from dreamflow_cli.chat_prefix import chat_messages, count_message_tokens, estimate, split_prefix, strip_echo
 from dreamflow_cli.endpoints import Endpoint, EndpointPool, parse_base_urls
-from dreamflow_cli.engine import PROFILE_DEFAULTS, MIN_CTX, Profile
+from dreamflow_cli.engine import MIN_CTX, PROFILE_DEFAULTS, Profile
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError, UsageError
-from dreamflow_cli.openai_client import (KEY_HINT, PROBE_TIMEOUT, AuthFault, Cancelled, Client, RequestFault,
-                                         ServerFault, api_key_from_env)
+from dreamflow_cli.openai_client import (
+    KEY_HINT,
+    PROBE_TIMEOUT,
+    AuthFault,
+    Cancelled,
+    Client,
+    RequestFault,
+    ServerFault,
+    api_key_from_env,
+)
 
 BACKENDS = ("local", "openai")
 # The context we assume a server gives each request when --ctx / the config says nothing: the
@@ -122,6 +131,11 @@ class OpenAIBackend:
 
     def in_flight(self) -> int:
         return self.pool.in_flight()
+
+    def interrupt(self) -> None:
+        """Stop every call in flight at once: a story waiting in a busy server's queue would see
+        no token (and so no cancel check) for a long time. The backend is done after this."""
+        self.close()
 
     def close(self) -> None:
         self._closed.set()
@@ -282,29 +296,59 @@ def probe(client: Client, endpoints: Sequence[Endpoint], timeout: float = PROBE_
     return offered, errors
 
 
-def open_openai_backend(settings: Any, *, parallel: int | None = None, env: Mapping[str, str] | None = None,
-                        on_notice: Notice | None = None) -> OpenAIBackend:
-    """Check the endpoints, settle the model, and return a backend ready to write stories."""
+@dataclass(frozen=True)
+class ServerPlan:
+    """What a run against model servers settles before any story: the servers, the model they
+    serve, the context assumed, and which servers did not answer."""
+
+    endpoints: tuple[Endpoint, ...]
+    model: str
+    profile: Profile
+    unreachable: Mapping[str, str]  # URL -> why
+    probe_seconds: float
+
+    def label(self) -> str:
+        """For the live display: which server(s) write the stories."""
+        if len(self.endpoints) == 1:
+            return f"server {self.endpoints[0].host}:{self.endpoints[0].port}"
+        return f"{len(self.endpoints)} servers"
+
+
+def prepare_server(settings: Any, env: Mapping[str, str] | None = None) -> ServerPlan:
+    """Check the endpoints and settle the model. A refused key, an unknown model or no server
+    answering at all ends the run here, before any story is started."""
     started = time.perf_counter()
     endpoints = parse_base_urls(tuple(getattr(settings, "base_url", ()) or ()))
     if not endpoints:
         raise ConfigError("the openai backend needs the address of a model server",
                           "pass --base-url http://127.0.0.1:8080/v1 (or set DREAMFLOW_BASE_URL, or base_url "
                           "in the config)")
-    client = Client(api_key=api_key_from_env(env), timeout=float(getattr(settings, "server_timeout", 120.0)))
+    client = _client(settings, env)
     offered, errors = probe(client, endpoints)
     if not offered:
         detail = "; ".join(errors.values())
         raise ModelError(f"no model server answered: {detail}",
                          "start the server (README: \"Running against a model server\") or fix --base-url")
     model = pick_model(getattr(settings, "model", None), offered)
-    pool = EndpointPool(endpoints)
-    for endpoint in endpoints:
-        if endpoint.url in errors:
-            pool.mark_down(endpoint, errors[endpoint.url])
-            if on_notice is not None:
-                on_notice(f"{errors[endpoint.url]}; using the other servers for now")
     profile = server_profile(getattr(settings, "profile_config", None), getattr(settings, "profile_flags", None))
-    return OpenAIBackend(pool, client, model, profile, retries=int(getattr(settings, "server_retries", 3)),
+    return ServerPlan(tuple(endpoints), model, profile, errors, time.perf_counter() - started)
+
+
+def _client(settings: Any, env: Mapping[str, str] | None) -> Client:
+    return Client(api_key=api_key_from_env(env), timeout=float(getattr(settings, "server_timeout", 120.0)))
+
+
+def open_openai_backend(settings: Any, *, plan: ServerPlan | None = None, parallel: int | None = None,
+                        env: Mapping[str, str] | None = None, on_notice: Notice | None = None) -> OpenAIBackend:
+    """A backend ready to write stories (``plan`` from ``prepare_server``, else settled here)."""
+    plan = plan or prepare_server(settings, env)
+    pool = EndpointPool(plan.endpoints)
+    for endpoint in plan.endpoints:
+        if endpoint.url in plan.unreachable:
+            pool.mark_down(endpoint, plan.unreachable[endpoint.url])
+            if on_notice is not None:
+                on_notice(f"{plan.unreachable[endpoint.url]}; using the other servers for now")
+    return OpenAIBackend(pool, _client(settings, env), plan.model, plan.profile,
+                         retries=int(getattr(settings, "server_retries", 3)),
                          parallel=parallel or getattr(settings, "parallel", None), on_notice=on_notice,
-                         load_seconds=time.perf_counter() - started)
+                         load_seconds=plan.probe_seconds)

@@ -19,7 +19,7 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Generator, Iterable, Iterator, Mapping
 
 from dreamflow_cli.endpoints import Endpoint
 
@@ -277,8 +277,7 @@ class Client:
         except (ValueError, KeyError, TypeError):
             raise ServerFault(f"{what} did not return a model list") from None
 
-    def stream_chat(self, endpoint: Endpoint, payload: Mapping[str, Any],
-                    on_connected: Callable[[], None] | None = None) -> Iterator[Chunk]:
+    def stream_chat(self, endpoint: Endpoint, payload: Mapping[str, Any]) -> Generator[Chunk, None, None]:
         """POST the chat request and yield its chunks as they arrive. The stream must end with a
         finish reason (or ``[DONE]`` after content); otherwise it was cut: ServerFault."""
         what = f"{endpoint.url}/chat/completions"
@@ -287,8 +286,6 @@ class Client:
         try:
             if resp.status != 200:
                 raise status_fault(resp.status, self._read(resp, what), what)
-            if on_connected is not None:
-                on_connected()
             kind = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
             if kind == "text/event-stream":
                 yield from self._events(resp, what)

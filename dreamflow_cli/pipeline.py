@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from dreamflow_cli import __version__
 from dreamflow_cli.config import Settings
@@ -27,6 +27,9 @@ from dreamflow_cli.preflight import MemoryDecision, decide, unestimated
 from dreamflow_cli.errors import UsageError
 from dreamflow_cli.storage import StoryFolder, ensure_writable_dir
 from dreamflow_cli.story import Story, slugify
+
+if TYPE_CHECKING:
+    from dreamflow_cli.openai_backend import ServerPlan
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,11 @@ class StoryResult:
 class Setup:
     """What every story of a run shares, decided before the model is touched."""
 
-    model: ResolvedModel
+    model: ResolvedModel | None  # None: a model server runs the model
     model_size: int
     profile: Profile
-    memory: MemoryDecision
+    memory: MemoryDecision | None  # None: the server's memory is not ours to check
+    server: ServerPlan | None = None  # the openai backend's servers and model
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,14 @@ class Plan:
 
 def prepare(settings: Settings, cores: int | None = None, available: int | None = None) -> Setup:
     """Resolve and check the model, estimate its memory need, and pick the profile: all before
-    loading, so a model that cannot fit is refused instead of freezing the machine."""
+    loading, so a model that cannot fit is refused instead of freezing the machine.
+    With model servers: check them and settle their model instead (no memory preflight)."""
+    if settings.backend == "openai":
+        from dreamflow_cli.openai_backend import prepare_server  # http/ssl load only for servers
+
+        ensure_writable_dir(settings.out_dir, "output folder")
+        server = prepare_server(settings)
+        return Setup(None, 0, server.profile, None, server)
     model = resolve_model(settings)
     size = check_model_file(model)
     cores = cores or os.cpu_count() or 1
@@ -104,7 +115,7 @@ def story_id(request: StoryRequest, setup: Setup, settings: Settings) -> str:
     (An unseeded story has no fixed text, but a rerun still owes it only once.)"""
     identity = {
         "request": {k: getattr(request, k) for k in StoryRequest.__dataclass_fields__},
-        "model": setup.model.path.name,
+        "model": setup.model.path.name if setup.model else f"server:{setup.server.model if setup.server else ''}",
         "model_size": setup.model_size,
         "profile": setup.profile.as_dict(),
         "sampling": settings.sampling(),
@@ -113,9 +124,15 @@ def story_id(request: StoryRequest, setup: Setup, settings: Settings) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def open_backend(setup: Setup, settings: Settings, *, verbose: bool = False, parallel: int | None = 1) -> Backend:
+def open_backend(setup: Setup, settings: Settings, *, verbose: bool = False, parallel: int | None = 1,
+                 on_warning: Callable[[str], None] | None = None) -> Backend:
     """The backend that writes this run's stories (``settings.backend``), ready for up to
-    ``parallel`` concurrent generate() calls (None: as many as it does well)."""
+    ``parallel`` concurrent generate() calls (None: as many as it does well). ``on_warning``
+    hears about model servers that fail."""
+    if setup.server is not None:
+        from dreamflow_cli.openai_backend import open_openai_backend
+
+        return open_openai_backend(settings, plan=setup.server, parallel=parallel, on_notice=on_warning)
     if settings.backend == "local":
         from dreamflow_cli.local import open_for_run  # threads policy, GPU offload, N stories at once
 
@@ -142,10 +159,12 @@ def write_story(
     status, phase = watch.status, watch.phase
     request = plan.request
     own_backend = backend is None
+    if plan.setup.server is not None:
+        status.server = plan.setup.server.label()
     with watch.sampler() as sampler, StoryFolder(settings.out_dir) as folder:
         if backend is None:
             phase("loading model")
-            backend = open_backend(plan.setup, settings, verbose=verbose)
+            backend = open_backend(plan.setup, settings, verbose=verbose, on_warning=watch.on_warning)
         try:
             phase("writing story")
             composed = compose(backend, request, settings, plan.seed, status, on_retry=_retry_notice(watch))
@@ -187,6 +206,14 @@ def _retry_notice(watch: Watch):
     return notice
 
 
+def _model_block(setup: Setup) -> dict[str, Any]:
+    if setup.model is None:  # a server's model: its name is all we know
+        return {"path": None, "size_bytes": None, "name": setup.server.model if setup.server else None,
+                "source": "server"}
+    return {"path": str(setup.model.path.resolve()), "size_bytes": setup.model_size,
+            "name": setup.model.entry.name if setup.model.entry else None, "source": setup.model.source}
+
+
 def _metadata(plan: Plan, settings: Settings, composed: Composed, backend: Backend,
               peak_rss: int, image_names: list[str], now: datetime) -> dict[str, Any]:
     request, setup, story, gen = plan.request, plan.setup, composed.story, composed.generation
@@ -200,11 +227,10 @@ def _metadata(plan: Plan, settings: Settings, composed: Composed, backend: Backe
         "scenes_requested": request.scenes,
         "captions": list(story.captions),
         "files": {"story": "story.md", "images": image_names},
-        "model": {"path": str(setup.model.path.resolve()), "size_bytes": setup.model_size,
-                  "name": setup.model.entry.name if setup.model.entry else None, "source": setup.model.source},
+        "model": _model_block(setup),
         "profile": setup.profile.as_dict(),
         "profile_source": settings.sources.get("low_memory", "default"),
-        "memory": setup.memory.as_dict(),
+        "memory": setup.memory.as_dict() if setup.memory else None,
         "max_tokens_effective": gen.max_tokens,
         "sampling": settings.sampling(),
         "seed": plan.seed,

@@ -59,6 +59,9 @@ def status_line(status: Status) -> Text:
     elif status.max_tokens:
         text.append(f"  tokens {status.tokens}/{status.max_tokens}")
         text.append(f"  {status.tokens_per_second():5.1f} tok/s")
+    if status.server:  # a server's memory is not ours to watch
+        text.append(f"  {status.server}", style="green")
+        return text
     text.append(f"  RSS {human_bytes(status.rss)}", style="magenta")
     text.append(f"  available {human_bytes(status.available)}", style="green")
     return text

@@ -67,7 +67,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.script.mode == "401":
             return self._json(401, {"error": {"message": "Invalid API key", "type": "invalid_request_error"}})
         if self.path.rstrip("/").endswith("/models"):
-            return self._json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in self.script.models]})
+            models = [{"id": m, "object": "model"} for m in self.script.models]
+            return self._json(200, {"object": "list", "data": models})
         self._json(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:  # noqa: N802
@@ -100,10 +101,10 @@ class Handler(BaseHTTPRequestHandler):
             return None
         words = self._answer(payload)
         if mode == "json":
-            return self._json(200, {"object": "chat.completion", "model": payload["model"],
-                                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(words)},
-                                                 "finish_reason": "stop"}],
-                                    "usage": {"prompt_tokens": 50, "completion_tokens": len(words), "total_tokens": 50 + len(words)}})
+            message = {"role": "assistant", "content": "".join(words)}
+            usage = {"prompt_tokens": 50, "completion_tokens": len(words), "total_tokens": 50 + len(words)}
+            return self._json(200, {"object": "chat.completion", "model": payload["model"], "usage": usage,
+                                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")

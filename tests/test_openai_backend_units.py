@@ -8,7 +8,6 @@ import pytest
 from dreamflow_cli.errors import ConfigError, ModelError, UsageError
 from dreamflow_cli.openai_backend import backend_kind, backoff_seconds, default_parallel, pick_model, server_profile
 
-
 # --- choices ----------------------------------------------------------------------------------
 
 def test_pick_model_named_must_be_served_everywhere():
@@ -53,3 +52,12 @@ def test_continuation_budget_counts_pieces_after_the_echo():
     assert continuation_budget(parts, echo, 10) == (len("One night, Mia ran home."), 3, False)
     assert continuation_budget(parts, echo, 2) == (len("One night, Mia ran home"), 2, True)
     assert continuation_budget(parts, 0, 3) == (len("One night,"), 3, True)
+
+
+def test_live_line_shows_the_server_instead_of_our_memory():
+    from dreamflow_cli.monitor import Status
+    from dreamflow_cli.ui import status_line
+
+    line = status_line(Status(phase="writing story", tokens=3, max_tokens=10, server="2 servers")).plain
+    assert "2 servers" in line and "RSS" not in line and "tokens 3/10" in line
+    assert "RSS" in status_line(Status(phase="writing story")).plain

@@ -12,7 +12,7 @@ from dreamflow_cli.backend import Prompt
 from dreamflow_cli.config import load_settings
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError, UsageError
 from dreamflow_cli.openai_backend import open_openai_backend
-from tests.scripted_server import STORY_WORDS, Script, ScriptedServer
+from tests.scripted_server import STORY_WORDS, ScriptedServer
 
 KEY = "sk-test-DO-NOT-LEAK-7f3a"
 SAMPLING = {"temperature": 0.6, "top_p": 0.9}

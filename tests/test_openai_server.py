@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -157,3 +158,30 @@ def test_a_server_killed_mid_batch(llama_servers, test_model, tmp_path):
     assert sorted(m["batch_line"] for m in metas) == [1, 2, 3, 4, 5, 6]
     assert [p.name for p in out.iterdir() if not (p / "story.json").is_file()] == []  # no half-written folder
     assert KEY not in first + rest + stderr + _written_text(out)
+
+
+def test_ctrl_c_keeps_finished_stories_and_stops_at_once(llama_servers, tmp_path):
+    """One server, two stories in flight: the second waits in the server's queue, so nothing
+    but hanging up can stop it quickly."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("".join(f"a quiet story number {i}\n" for i in range(1, 6)), encoding="utf-8")
+    out = tmp_path / "stories"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DREAMFLOW_API_KEY": KEY}
+    cmd = [sys.executable, "-m", "dreamflow_cli", "generate", "--prompts-file", str(prompts), "--backend", "openai",
+           "--base-url", llama_servers[1].url, "--parallel", "2", "--seed", "2", "--json", "--out", str(out), *STORY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        rest, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    records = _records(first + rest)
+    assert records and all(r["status"] == "ok" for r in records)
+    kept = sorted(p.name for p in out.iterdir())
+    assert kept == sorted(Path(r["story_dir"]).name for r in records)  # finished ones only, nothing half-written
+    assert len(kept) < 5
+    assert KEY not in first + rest + stderr

@@ -5,14 +5,35 @@ from __future__ import annotations
 
 import pytest
 
-from dreamflow_cli.chat_prefix import (BEGIN_WITH, CHARS_PER_TOKEN, chat_messages, estimate, match_length,
-                                       split_prefix, strip_echo)
-from dreamflow_cli.endpoints import EndpointPool, EndpointState, choose, down_seconds, parse_base_url, \
-    parse_base_urls, public_url
+from dreamflow_cli.chat_prefix import (
+    BEGIN_WITH,
+    CHARS_PER_TOKEN,
+    chat_messages,
+    estimate,
+    match_length,
+    split_prefix,
+    strip_echo,
+)
+from dreamflow_cli.endpoints import (
+    EndpointPool,
+    EndpointState,
+    choose,
+    down_seconds,
+    parse_base_url,
+    parse_base_urls,
+    public_url,
+)
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.openai_client import (AuthFault, RequestFault, ServerFault, api_key_from_env, auth_headers,
-                                         iter_sse_data, parse_chunk, status_fault)
-
+from dreamflow_cli.openai_client import (
+    AuthFault,
+    RequestFault,
+    ServerFault,
+    api_key_from_env,
+    auth_headers,
+    iter_sse_data,
+    parse_chunk,
+    status_fault,
+)
 
 # --- URLs -------------------------------------------------------------------------------------
 
@@ -50,7 +71,7 @@ def test_public_url_strips_userinfo():
 
 def _states(*specs):
     urls = parse_base_urls([",".join(f"http://h{i}:1/v1" for i in range(len(specs)))])
-    return [EndpointState(u, **spec) for u, spec in zip(urls, specs)]
+    return [EndpointState(u, **spec) for u, spec in zip(urls, specs, strict=True)]
 
 
 def test_least_busy_up_endpoint_first():
