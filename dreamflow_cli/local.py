@@ -101,6 +101,7 @@ def batch_parallel(requested: int | str | None, setup: Setup, stories: int) -> P
     against the memory available (and ``auto`` picks it from memory and the profile)."""
     if requested is None:
         return choose_parallel(None, stories=stories, profile=setup.profile.name, single=None, available=0)
+    assert setup.model is not None and setup.memory is not None  # a local run always has both
     single, _ = single_estimate(setup.model.path, setup.profile, setup.model_size)
     return choose_parallel(requested, stories=stories, profile=setup.profile.name, single=single,
                            available=setup.memory.available)
@@ -149,6 +150,7 @@ def open_for_run(setup: Setup, settings: Settings, *, parallel: int | None, verb
     """pipeline.open_backend's local branch."""
     count = parallel if isinstance(parallel, int) else 1
     fixed = threads_fixed(settings.profile_flags, settings.profile_config, setup.profile.name)
+    assert setup.model is not None  # a local run always has its model file
     return open_local(setup.model.path, setup.profile, parallel=count,
                       forced=setup.profile.n_threads if fixed else None,
                       gpu_layers=getattr(settings, "gpu_layers", AUTO), size=setup.model_size, verbose=verbose)

@@ -350,5 +350,5 @@ def open_openai_backend(settings: Any, *, plan: ServerPlan | None = None, parall
                 on_notice(f"{plan.unreachable[endpoint.url]}; using the other servers for now")
     return OpenAIBackend(pool, _client(settings, env), plan.model, plan.profile,
                          retries=int(getattr(settings, "server_retries", 3)),
-                         parallel=parallel or getattr(settings, "parallel", None), on_notice=on_notice,
+                         parallel=parallel if isinstance(parallel, int) else None, on_notice=on_notice,
                          load_seconds=plan.probe_seconds)
