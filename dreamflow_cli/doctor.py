@@ -22,7 +22,6 @@ from dreamflow_cli import __version__
 from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry, recommend_model
 from dreamflow_cli.catalog import Recommendation as ModelChoice
 from dreamflow_cli.config import AUTO, KEYS, PROFILE_KEYS, Settings, load_settings
-from dreamflow_cli.download import read_manifest, sha256_file
 from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli.engine import Profile, choose_profile, profile_key
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
@@ -31,6 +30,9 @@ from dreamflow_cli.estimate import (
     estimate_profiles, recommend_profile, size_text,
 )
 from dreamflow_cli.memory import MemoryReadings, memory_readings
+from dreamflow_cli.modelfile import (
+    Expected, Problem, checksum_problem, expected_for, place_problem, sha256_file, size_problem,
+)
 from dreamflow_cli.models import ResolvedModel, resolve_model
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
@@ -170,18 +172,18 @@ def output_dir_check(directory: Path, state: str) -> Check:
     return Check("output folder", FAIL, f"{directory} is {state}", "choose a folder you can write to with --out")
 
 
-def size_check(size: int, expected: int | None, expected_from: str, name: str | None) -> Check:
+def failed_check(problem: Problem) -> Check:
+    return Check(problem.check, FAIL, problem.message, problem.hint)
+
+
+def size_check(path: Path, size: int, expected: Expected) -> Check:
     detail = f"{size:,} bytes"
-    if expected is None:
+    if expected.size is None:
         return Check("model size", SKIP, detail + "; no catalog size or manifest to compare with")
-    if size == expected:
-        return Check("model size", PASS, f"{detail}, as the {expected_from} says")
-    fix = (f"run `dreamflow download-model {name} --force`" if name
-           else "download the file again, or pass another one with --model")
-    if size < expected:
-        return Check("model size", FAIL,
-                     f"truncated: {detail} of {expected:,} the {expected_from} expects (an interrupted download?)", fix)
-    return Check("model size", FAIL, f"{detail}, but the {expected_from} expects {expected:,}", fix)
+    problem = size_problem(path, size, expected)
+    if problem is not None:
+        return failed_check(problem)
+    return Check("model size", PASS, f"{detail}, as the {expected.size_from} says")
 
 
 def header_check(info: Any, profiles: Sequence[Profile]) -> Check:
@@ -202,16 +204,15 @@ def chat_template_check(present: bool) -> Check:
                  "use a chat/instruct model, e.g. `dreamflow download-model smollm2-135m`")
 
 
-def checksum_check(expected: str | None, actual: str | None, name: str | None, verify: bool) -> Check:
-    if expected is None:
+def checksum_check(path: Path, expected: Expected, actual: str | None, verify: bool) -> Check:
+    if expected.sha256 is None:
         return Check("model checksum", SKIP, "no sha256 known for this file (not a catalog model, no manifest)")
-    if not verify:
+    if not verify or actual is None:
         return Check("model checksum", SKIP, "not recomputed", "run `dreamflow doctor --verify` to check the sha256")
-    if actual == expected:
-        return Check("model checksum", PASS, f"sha256 {actual[:16]}… matches")
-    fix = (f"run `dreamflow download-model {name} --force`" if name
-           else "download the file again, or pass another one with --model")
-    return Check("model checksum", FAIL, f"sha256 {actual} does not match {expected}: the file is damaged", fix)
+    problem = checksum_problem(path, actual, expected)
+    if problem is not None:
+        return failed_check(problem)
+    return Check("model checksum", PASS, f"sha256 {actual[:16]}… matches")
 
 
 def memory_check(estimates: Mapping[str, MemoryEstimate], rec: Recommendation, configured: str) -> Check:
@@ -458,45 +459,24 @@ def _model_checks(report: Report, settings: Settings, verify: bool) -> None:
         return
     report.model = model
     path, name = model.path, model.entry.name if model.entry else None
-    if not path.exists():
-        report.checks.append(Check("model", FAIL, f"{path} ({model.source}) does not exist",
-                                   f"run `dreamflow download-model {name or EMBEDDED_MODEL}`, "
-                                   "or pass --model PATH to a .gguf file"))
-        return
-    if path.is_dir():
-        report.checks.append(Check("model", FAIL, f"{path} ({model.source}) is a directory, not a .gguf file",
-                                   "pass the .gguf file inside it with --model"))
+    absent = place_problem(path, name)
+    if absent is not None:
+        report.checks.append(Check("model", FAIL, f"{path} ({model.source}) {absent.reason}", absent.hint))
         return
     report.checks.append(Check("model", PASS, f"{path} ({model.source})"))
-    manifest_size, manifest_sha = _manifest_facts(path)
-    expected_size, size_from = _expected(manifest_size, model.entry.size if model.entry else None)
-    size_ok = _add(report, size_check(path.stat().st_size, expected_size, size_from, name)).status != FAIL
+    expected = expected_for(path, model.entry)
+    size_ok = _add(report, size_check(path, path.stat().st_size, expected)).status != FAIL
     if not size_ok:
         report.checks.append(Check("model header", SKIP, "not read: the file has the wrong size"))
         report.checks.append(Check("model checksum", SKIP, "not recomputed: the file has the wrong size"))
         return
     _header_checks(report, path, name)
-    expected_sha, _ = _expected(manifest_sha, model.entry.sha256 if model.entry else None)
-    actual = sha256_file(path) if verify and expected_sha else None
-    report.checks.append(checksum_check(expected_sha, actual, name, verify))
-
-
-def _manifest_facts(path: Path) -> tuple[int | None, str | None]:
-    manifest = read_manifest(path) or {}
-    size, sha = manifest.get("size"), manifest.get("sha256")
-    return (size if isinstance(size, int) and not isinstance(size, bool) else None,
-            sha.lower() if isinstance(sha, str) else None)
+    actual = sha256_file(path) if verify and expected.sha256 else None
+    report.checks.append(checksum_check(path, expected, actual, verify))
 
 
 def _missing_hint(hint: str | None) -> str:
     return hint or f"run `dreamflow download-model {EMBEDDED_MODEL}`"
-
-
-def _expected(from_manifest: Any, from_catalog: Any) -> tuple[Any, str]:
-    # The manifest records the very file that was downloaded (a --url or mirror download too).
-    if from_manifest is not None:
-        return from_manifest, "manifest"
-    return from_catalog, "catalog"
 
 
 def _add(report: Report, check: Check) -> Check:

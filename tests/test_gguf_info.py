@@ -95,7 +95,7 @@ def test_truncated_after_the_header(test_model, tmp_path):
 def test_not_a_gguf_file(tmp_path):
     html = tmp_path / "model.gguf"
     html.write_text("<html>404 not found</html>")
-    with pytest.raises(ModelError, match="not a GGUF file"):
+    with pytest.raises(ModelError, match="not a GGUF model file"):
         read_gguf_info(html)
 
 
