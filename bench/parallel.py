@@ -37,7 +37,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-import run as suite  # bench/run.py: run_child (wait4 peak RSS), Bench, paired, machine
+import run as suite  # noqa: E402 (after the path insert above); bench/run.py: run_child (wait4 peak RSS), Bench, paired, machine
 
 SECTIONS = ("batch", "threads", "single")
 NEIGHBOUR = "import time\nwhile True:\n    pass\n"
