@@ -25,6 +25,7 @@ from dreamflow_cli.config import AUTO, KEYS, PROFILE_KEYS, Settings, load_settin
 from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli.engine import Profile, choose_profile, profile_key
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
+from dreamflow_cli.gpu import GpuCapabilities, decide_gpu_layers, read_capabilities, split_memory
 from dreamflow_cli.estimate import (
     DEFAULT_HEADROOM_BYTES, MemoryEstimate, ModelShape, Recommendation, estimate_entry,
     estimate_profiles, recommend_profile, size_text,
@@ -139,6 +140,28 @@ def cpu_check(physical: int | None, logical: int | None, threads: Mapping[str, i
         return Check("CPU", WARN, f"{detail}; the machine is busy (load {load1:.1f})",
                      f"close busy programs, or pass --threads {fewer} while they run")
     return Check("CPU", PASS, detail)
+
+
+def gpu_check(caps: GpuCapabilities, requested: int | str, n_layer: int | None,
+              est: MemoryEstimate | None) -> Check:
+    """Whether llama.cpp can offload to a GPU here, what generate would put there, and how the
+    memory need splits between RAM and VRAM."""
+    if not caps.offload:
+        return Check("GPU", PASS, "none used: this llama-cpp-python build runs on the CPU only "
+                                  "(a Metal, CUDA or Vulkan build would offload layers)")
+    decision = decide_gpu_layers(requested, caps, n_layer or 0, est)
+    parts = [", ".join(caps.devices) or "a GPU"]
+    if caps.vram_free is not None:
+        total = f" of {size_text(caps.vram_total)}" if caps.vram_total else ""
+        parts.append(f"{size_text(caps.vram_free)}{total} VRAM free")
+    parts.append(decision.reason)
+    if est is not None:
+        split = split_memory(est, decision.share)
+        parts.append(f"needs ~{size_text(split.vram)} VRAM + ~{size_text(split.ram)} RAM")
+    detail = "; ".join(parts)
+    if n_layer and 0 < decision.layers_on_gpu < n_layer:
+        return Check("GPU", WARN, detail, "the rest runs on the CPU; a smaller model or a smaller --ctx fits entirely")
+    return Check("GPU", PASS, detail)
 
 
 def models_disk_check(directory: Path, free: int | None, missing: Sequence[tuple[str, int]]) -> Check:
@@ -378,6 +401,7 @@ def run_doctor(
     machine: Machine | None = None,
     llama: Callable[[], LlamaReading] = read_llama,
     headroom: int = DEFAULT_HEADROOM_BYTES,
+    gpu: Callable[[], GpuCapabilities] = read_capabilities,
 ) -> Report:
     machine = machine or read_machine()
     report = Report(readings=machine.memory)
@@ -395,6 +419,10 @@ def run_doctor(
     _profiles(report, settings, machine)
     _model_checks(report, settings, verify)
     _memory_checks(report, settings, headroom)
+    chosen = report.recommendation.profile if report.recommendation else None
+    report.checks.append(gpu_check(gpu(), getattr(settings, "gpu_layers", AUTO),
+                                   report.info.block_count if report.info is not None else None,
+                                   report.memory.get(chosen or "standard")))
     report.checks.append(cpu_check(machine.physical_cores, machine.logical_cores,
                                    {p.name: p.n_threads for p in report.profiles}, machine.load1))
     _disk_checks(report, settings)

@@ -76,3 +76,37 @@ def test_this_machine_reads_as_cpu_only():
     # The llama-cpp-python wheel built here is CPU-only: the real reading must say so, not fail.
     caps = read_capabilities()
     assert caps.offload is False and caps.as_dict()["devices"] == []
+
+
+# ---------------------------------------------------------------- doctor
+
+def test_doctor_says_a_cpu_only_build_runs_on_the_cpu():
+    from dreamflow_cli.doctor import PASS, gpu_check
+
+    check = gpu_check(CPU_ONLY, AUTO, 22, TINY)
+    assert (check.name, check.status) == ("GPU", PASS) and "CPU only" in check.detail
+
+
+def test_doctor_shows_vram_apart_from_ram():
+    from dreamflow_cli.doctor import PASS, WARN, gpu_check
+
+    full = gpu_check(CUDA_8GB, AUTO, 22, TINY)
+    assert full.status == PASS
+    assert "NVIDIA GeForce RTX 3060; 8.0 GB of 12.0 GB VRAM free; all 22 layers" in full.detail
+    assert "needs ~746 MB VRAM + ~95 MB RAM" in full.detail
+    partial = gpu_check(GpuCapabilities(True, ("iGPU",), vram_free=400_000_000), AUTO, 22, TINY)
+    assert partial.status == WARN and "9 of 22 layers" in partial.detail and "the rest runs on the CPU" in partial.hint
+
+
+def test_doctor_reports_the_gpu_with_the_real_model(models_dir):
+    from dreamflow_cli.doctor import Machine, run_doctor
+    from dreamflow_cli.memory import MemoryReadings
+
+    readings = MemoryReadings(total=32 * 10**9, available=24 * 10**9, swap_total=0, swap_free=0)
+    machine = Machine(memory=readings, physical_cores=2, logical_cores=2, env={})
+    metal = GpuCapabilities(True, ("Apple M2",), vram_free=10**10, unified_memory=True)
+    report = run_doctor({"models_dir": models_dir}, machine=machine, gpu=lambda: metal)
+    gpu = next(c for c in report.checks if c.name == "GPU")
+    assert "Apple M2" in gpu.detail and "all 30 layers on Apple M2" in gpu.detail  # SmolLM2 has 30 blocks
+    here = run_doctor({"models_dir": models_dir}, machine=machine)
+    assert "CPU only" in next(c for c in here.checks if c.name == "GPU").detail
