@@ -524,7 +524,7 @@ BATCH_PROMPTS = (
 
 
 def section_batch(b: Bench) -> None:
-    from dreamflow_cli.batch import derive_seed
+    from dreamflow_cli.seeds import line_seed
 
     reps = b.reps(2, 1)
     flags = ["--standard", "--max-tokens", "64", "--threads", str(b.threads), "--json", "--quiet", "--no-images",
@@ -553,7 +553,7 @@ def section_batch(b: Bench) -> None:
                 # The batch derives each line's seed from --seed and the line number; give each
                 # separate run that same seed so both sides write the same 20 stories.
                 for line, prompt in enumerate(BATCH_PROMPTS, 1):
-                    run = run_child("separate", [DREAMFLOW, "generate", prompt, "--seed", str(derive_seed(SEED, line)),
+                    run = run_child("separate", [DREAMFLOW, "generate", prompt, "--seed", str(line_seed(SEED, line)),
                                                  "--out", str(out), *flags], b.env, b.work)
                     tokens += json.loads(run.out)["tokens_generated"]
                     b.keep("batch", run)

@@ -8,7 +8,6 @@ stories a rerun still owes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -23,6 +22,7 @@ from dreamflow_cli.backend import Cancellable
 from dreamflow_cli.errors import EXIT_MEMORY, DreamflowError
 from dreamflow_cli.monitor import Watch
 from dreamflow_cli.pipeline import Plan, Setup, StoryResult, open_backend, plan_story, story_id, write_story
+from dreamflow_cli.seeds import line_seed
 
 # Options a JSON line may set, with the config key that validates each value.
 LINE_OPTIONS = ("name", "age", "scenes", "seed", "images", "theme", "moral")
@@ -57,12 +57,6 @@ class Summary:
     @property
     def per_minute(self) -> float:
         return self.done * 60 / self.seconds if self.seconds > 0 else 0.0
-
-
-def derive_seed(base: int, line: int) -> int:
-    """A per-line seed from the batch seed, so a batch is reproducible line by line."""
-    digest = hashlib.sha256(f"{base}:{line}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % (2**31)
 
 
 def _request_from_json(obj: Any, defaults: StoryRequest) -> StoryRequest:
@@ -106,7 +100,7 @@ def parse_prompts(text: str, defaults: StoryRequest, base_seed: int | None) -> l
             items.append(BatchItem(number, None, getattr(exc, "message", None) or str(exc)))
             continue
         if request.seed is None and base_seed is not None:
-            request = replace(request, seed=derive_seed(base_seed, number))
+            request = replace(request, seed=line_seed(base_seed, number))
         items.append(BatchItem(number, request))
     return items
 

@@ -17,8 +17,9 @@ from dreamflow_cli.config import Settings
 from dreamflow_cli.backend import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
 from dreamflow_cli.errors import ContentBlockedError, ModelError
 from dreamflow_cli.guard import (DEFAULT_LEVEL, DEFAULT_RETRIES, Guard, build_guard, check_retries, describe,
-                                 parse_terms, retry_seed)
+                                 parse_terms)
 from dreamflow_cli.monitor import Status
+from dreamflow_cli.seeds import retry_seed
 from dreamflow_cli.story import (MAX_MORAL_CHARS, MAX_PROMPT_CHARS, MAX_THEME_CHARS, Story, TextReport, assemble,
                                  build_prompt, closing_cue, draft, ending_from, ends_sleepily, sanitize_name, sanitize_text,
                                  story_opening)

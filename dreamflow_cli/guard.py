@@ -9,7 +9,6 @@ decides what a hit means (a refused prompt, or another attempt at the story).
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -154,15 +153,6 @@ def build_guard(level: str = DEFAULT_LEVEL, extra_terms: tuple[str, ...] = ()) -
     # Whole words only: "skill" must not count as "kill", nor "Scunthorpe" as what it contains.
     pattern = re.compile(rf"\b(?:{body})\b")
     return Guard(level, terms, pattern)
-
-
-def retry_seed(seed: int, attempt: int) -> int:
-    """The seed of attempt ``attempt`` (1 = the user's seed itself). A hash, not seed + attempt,
-    so the retries of seed 7 are not the first attempts of seeds 8, 9, …"""
-    if attempt <= 1:
-        return seed
-    digest = hashlib.sha256(f"dreamflow-retry:{seed}:{attempt}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 2**31
 
 
 def describe(words: Iterable[str]) -> str:

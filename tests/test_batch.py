@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.batch import derive_seed, parse_prompts
+from dreamflow_cli.batch import parse_prompts
+from dreamflow_cli.seeds import line_seed
 from dreamflow_cli.composer import StoryRequest
 from tests.conftest import invoke
 from tests.test_exit_codes import dreamflow_script
@@ -26,16 +27,17 @@ def test_parse_text_and_json_lines_with_line_numbers():
     assert [i.line for i in items] == [1, 4, 5, 6, 7, 8]
     assert items[0].request.prompt == "a sleepy owl" and items[0].request.seed is None
     assert (items[1].request.name, items[1].request.seed, items[1].request.scenes) == ("Leo", 4, 2)
-    assert "prompt" in items[2].error
-    assert "colour" in items[3].error
-    assert "invalid JSON" in items[4].error
-    assert "age" in items[5].error and "from 1 to 12" not in items[5].error or "40" in items[5].error
+    assert items[2].error == 'missing "prompt" (a non-empty string)'
+    assert items[3].error.startswith("unknown key(s) colour; accepted: prompt, name, age,")
+    assert items[4].error.startswith("invalid JSON (")
+    assert items[5].error.startswith("age has invalid value 40")
+    assert [i.error for i in items[:2]] == [None, None]
 
 
 def test_seeds_derive_from_the_base_seed_and_the_line():
     items = parse_prompts("one\ntwo\n{\"prompt\": \"three\", \"seed\": 9}\n", StoryRequest(prompt=""), base_seed=7)
     seeds = [i.request.seed for i in items]
-    assert seeds == [derive_seed(7, 1), derive_seed(7, 2), 9]
+    assert seeds == [line_seed(7, 1), line_seed(7, 2), 9]
     assert seeds[0] != seeds[1]
     again = parse_prompts("one\ntwo\n", StoryRequest(prompt=""), base_seed=7)
     assert [i.request.seed for i in again] == seeds[:2]

@@ -16,7 +16,7 @@ from dreamflow_cli.composer import StoryRequest, compose, prepare_request
 from dreamflow_cli.config import Settings
 from dreamflow_cli.engine import choose_profile, load_model
 from dreamflow_cli.errors import ContentBlockedError
-from dreamflow_cli.guard import retry_seed
+from dreamflow_cli.seeds import retry_seed
 from dreamflow_cli.monitor import Status
 from dreamflow_cli.story import is_complete
 from tests.conftest import invoke

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dreamflow_cli import doctor as doctor_module
 from dreamflow_cli.doctor import (
     FAIL, PASS, SKIP, WARN, Check, LlamaReading, Machine, cpu_check, llama_check, load_test_check,
     memory_check, models_disk_check, output_dir_check, parse_features, parse_probe, ram_check,
@@ -221,24 +222,33 @@ def test_load_test_runs_each_profile_in_a_child(models_dir):
 # ---------------------------------------------------------------- the command
 
 
+@pytest.fixture
+def roomy(monkeypatch):
+    """The command on a machine with 24 GB free, whatever the test machine has free right now:
+    the recommended profile depends on it."""
+    monkeypatch.setattr(doctor_module, "memory_readings", lambda: BIG)
+    return BIG
+
+
 def doctor_json(runner, *args, env=None):
     result = invoke(runner, "doctor", "--json", *args, env=env)
     data = json.loads(result.stdout)  # exactly one JSON object on stdout
     return result, data, by_name(data["checks"])
 
 
-def test_healthy_setup_table(runner, models_dir):
+def test_healthy_setup_table(runner, models_dir, roomy):
     result = invoke(runner, "doctor", "--models-dir", str(models_dir))
     assert result.exit_code == 0, result.stdout + result.stderr
     assert result.stderr == ""
     assert "Ready: standard profile, ~" in result.stdout
+    assert "total 32.0 GB, available 24.0 GB" in result.stdout  # the injected reading, not this machine's
     for name in ("llama-cpp-python", "RAM", "memory estimate", "model header", "chat template", "CPU",
                  "disk (models)", "output folder"):
         assert name in result.stdout
     assert "FAIL" not in result.stdout
 
 
-def test_json_shape(runner, models_dir):
+def test_json_shape(runner, models_dir, roomy):
     result, data, checks = doctor_json(runner, "--models-dir", str(models_dir))
     assert result.exit_code == 0
     assert {"checks", "memory", "recommended_profile", "verdict"} <= set(data)

@@ -6,7 +6,7 @@ import pytest
 
 from dreamflow_cli.errors import ConfigError
 from dreamflow_cli.guard import (DEFAULT_LEVEL, LEVELS, build_guard, check_level, check_retries, parse_terms,
-                                 retry_seed, word_forms)
+                                 word_forms)
 
 
 @pytest.fixture
@@ -114,13 +114,3 @@ def test_levels_and_retries_are_validated():
     for bad in (-1, 11, True, "2"):
         with pytest.raises(ConfigError):
             check_retries(bad)
-
-
-def test_retry_seeds_are_deterministic_distinct_and_in_range():
-    assert retry_seed(7, 1) == 7
-    seeds = [retry_seed(7, n) for n in range(1, 6)]
-    assert seeds == [retry_seed(7, n) for n in range(1, 6)]
-    assert len(set(seeds)) == 5
-    assert all(0 <= s < 2**31 for s in seeds)
-    # Not simply the neighbouring seed: seed 7's retries are not seed 8's first attempt.
-    assert retry_seed(7, 2) != 8
