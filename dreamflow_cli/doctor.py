@@ -28,13 +28,14 @@ from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
 from dreamflow_cli.gpu import GpuCapabilities, decide_gpu_layers, read_capabilities, split_memory
 from dreamflow_cli.estimate import (
     DEFAULT_HEADROOM_BYTES, MemoryEstimate, ModelShape, Recommendation, estimate_entry,
-    estimate_profiles, recommend_profile, size_text,
+    estimate_profiles, recommend_profile,
 )
 from dreamflow_cli.memory import MemoryReadings, memory_readings
 from dreamflow_cli.modelfile import (
     Expected, Problem, checksum_problem, expected_for, place_problem, sha256_file, size_problem,
 )
 from dreamflow_cli.models import ResolvedModel, resolve_model
+from dreamflow_cli.units import human_bytes
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 # An "8 GB" laptop reports 7.2-7.8 GiB once firmware and integrated graphics take their share;
@@ -101,15 +102,15 @@ def model_choice_check(choice: ModelChoice) -> Check:
 
 def ram_check(readings: MemoryReadings, smallest_need: int | None) -> Check:
     cg = readings.cgroup
-    detail = f"total {size_text(readings.total)}, available {size_text(readings.available)}"
+    detail = f"total {human_bytes(readings.total)}, available {human_bytes(readings.available)}"
     if cg is not None:
-        detail += f"; cgroup limit {size_text(cg.limit)}, {size_text(cg.available)} of it free"
+        detail += f"; cgroup limit {human_bytes(cg.limit)}, {human_bytes(cg.available)} of it free"
     if readings.swap_total:
-        detail += f"; swap {size_text(readings.swap_total)} ({size_text(readings.swap_free)} free)"
+        detail += f"; swap {human_bytes(readings.swap_total)} ({human_bytes(readings.swap_free)} free)"
     else:
         detail += "; no swap"
     if smallest_need is not None and readings.usable < smallest_need:
-        return Check("RAM", FAIL, detail + f"; even the smallest profile needs ~{size_text(smallest_need)}",
+        return Check("RAM", FAIL, detail + f"; even the smallest profile needs ~{human_bytes(smallest_need)}",
                      "close other programs, raise the container's memory limit, or use a smaller model")
     if readings.usable_total < SMALL_MACHINE_BYTES:
         where = "this container" if cg is not None and cg.limit < readings.total else "this machine"
@@ -152,12 +153,12 @@ def gpu_check(caps: GpuCapabilities, requested: int | str, n_layer: int | None,
     decision = decide_gpu_layers(requested, caps, n_layer or 0, est)
     parts = [", ".join(caps.devices) or "a GPU"]
     if caps.vram_free is not None:
-        total = f" of {size_text(caps.vram_total)}" if caps.vram_total else ""
-        parts.append(f"{size_text(caps.vram_free)}{total} VRAM free")
+        total = f" of {human_bytes(caps.vram_total)}" if caps.vram_total else ""
+        parts.append(f"{human_bytes(caps.vram_free)}{total} VRAM free")
     parts.append(decision.reason)
     if est is not None:
         split = split_memory(est, decision.share)
-        parts.append(f"needs ~{size_text(split.vram)} VRAM + ~{size_text(split.ram)} RAM")
+        parts.append(f"needs ~{human_bytes(split.vram)} VRAM + ~{human_bytes(split.ram)} RAM")
     detail = "; ".join(parts)
     if n_layer and 0 < decision.layers_on_gpu < n_layer:
         return Check("GPU", WARN, detail, "the rest runs on the CPU; a smaller model or a smaller --ctx fits entirely")
@@ -168,10 +169,10 @@ def models_disk_check(directory: Path, free: int | None, missing: Sequence[tuple
     """``missing``: catalog models not downloaded yet, with their sizes."""
     if free is None:
         return Check("disk (models)", SKIP, f"cannot read free space at {directory}")
-    detail = f"{size_text(free)} free at {directory}"
+    detail = f"{human_bytes(free)} free at {directory}"
     too_big = [(name, size) for name, size in missing if size > free]
     if too_big:
-        names = ", ".join(f"{name} ({size_text(size)})" for name, size in too_big)
+        names = ", ".join(f"{name} ({human_bytes(size)})" for name, size in too_big)
         return Check("disk (models)", WARN, detail + f"; no room for {names}",
                      "free some space, or choose another folder with --models-dir")
     return Check("disk (models)", PASS, detail)
@@ -180,7 +181,7 @@ def models_disk_check(directory: Path, free: int | None, missing: Sequence[tuple
 def output_disk_check(directory: Path, free: int | None) -> Check:
     if free is None:
         return Check("disk (output)", SKIP, f"cannot read free space at {directory}")
-    detail = f"{size_text(free)} free at {directory}"
+    detail = f"{human_bytes(free)} free at {directory}"
     if free < OUTPUT_MIN_FREE:
         return Check("disk (output)", WARN, detail, "free some space, or choose another folder with --out")
     return Check("disk (output)", PASS, detail)
@@ -239,7 +240,7 @@ def checksum_check(path: Path, expected: Expected, actual: str | None, verify: b
 
 
 def memory_check(estimates: Mapping[str, MemoryEstimate], rec: Recommendation, configured: str) -> Check:
-    needs = ", ".join(f"{name} ~{size_text(est.total)}" for name, est in estimates.items())
+    needs = ", ".join(f"{name} ~{human_bytes(est.total)}" for name, est in estimates.items())
     detail = f"{needs}; {rec.reason}"
     if rec.profile is None:
         return Check("memory estimate", WARN, detail, "see the RAM check")
@@ -640,10 +641,10 @@ def load_test_check(result: Mapping[str, Any], est: MemoryEstimate | None) -> Ch
         return Check(name, FAIL, result.get("error", "failed"), hint)
     peak = result.get("peak_rss_bytes")
     detail = (f"load {result['load_seconds']:.2f} s, {result['tokens_per_second']:.1f} tok/s, "
-              f"peak RSS {size_text(peak) if peak else '?'}")
+              f"peak RSS {human_bytes(peak) if peak else '?'}")
     if est is None:
         return Check(name, PASS, detail)
-    detail += f" (estimate ~{size_text(est.total)})"
+    detail += f" (estimate ~{human_bytes(est.total)})"
     if peak and peak > est.total:
         return Check(name, WARN, detail + ": above the estimate",
                      "the estimate is too low for this model; keep more memory free than it says")

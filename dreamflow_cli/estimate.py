@@ -17,6 +17,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping, NamedTuple
 
+from dreamflow_cli.units import human_bytes
+
 KV_BYTES_PER_ELEMENT = 2  # llama.cpp's default KV cache type is f16
 FLOAT_BYTES = 4  # activations and attention scores are f32
 # llama.cpp splits a batch into micro-batches of at most this many tokens (its n_ubatch default).
@@ -123,36 +125,29 @@ def estimate_profiles(shape: ModelShape, weights_bytes: int, profiles: Iterable[
                              repack=p.repack) for p in profiles}
 
 
-def size_text(n: int | float) -> str:
-    """Short, rounded sizes for sentences ("1.4 GB", "230 MB"); decimal units like the UI."""
-    if n >= 1e9:
-        return f"{n / 1e9:.1f} GB"
-    return f"{n / 1e6:.0f} MB"
-
-
 def recommend_profile(estimates: Mapping[str, MemoryEstimate], available_bytes: int,
                       headroom: int = DEFAULT_HEADROOM_BYTES) -> Recommendation:
     """The first profile (in the mapping's order of preference) that fits with ``headroom`` to
     spare; else the smallest one if it fits at all; else None."""
     if not estimates:
         raise ValueError("no profiles to choose from")
-    have = size_text(available_bytes)
-    spare = size_text(headroom)
+    have = human_bytes(available_bytes)
+    spare = human_bytes(headroom)
     first_name, first = next(iter(estimates.items()))
     for name, est in estimates.items():
         if est.total + headroom <= available_bytes:
             if name == first_name:
                 return Recommendation(name, f"{name} fits: {have} available, {name} needs "
-                                            f"~{size_text(est.total)} + {spare} headroom")
+                                            f"~{human_bytes(est.total)} + {spare} headroom")
             return Recommendation(name, f"{name} recommended: {have} available, {first_name} needs "
-                                        f"~{size_text(first.total)} + {spare} headroom")
+                                        f"~{human_bytes(first.total)} + {spare} headroom")
     name, smallest = min(estimates.items(), key=lambda item: item[1].total)
     if smallest.total <= available_bytes:
         return Recommendation(name, f"{name} recommended, but tight: {have} available, {name} needs "
-                                    f"~{size_text(smallest.total)}, leaving less than {spare} for "
+                                    f"~{human_bytes(smallest.total)}, leaving less than {spare} for "
                                     f"everything else; close other programs first")
     return Recommendation(None, f"not enough memory: {have} available, the smallest profile "
-                                f"({name}) needs ~{size_text(smallest.total)}")
+                                f"({name}) needs ~{human_bytes(smallest.total)}")
 
 
 # Shapes of the catalog's models, from their GGUF headers, for estimates before a download.

@@ -58,28 +58,6 @@ class GgufInfo:
     has_chat_template: bool
     tensors: tuple[TensorInfo, ...] = field(default=(), repr=False)
 
-    @property
-    def head_dim_k(self) -> int | None:
-        if self.key_length:
-            return self.key_length
-        if self.embedding_length and self.head_count:
-            return self.embedding_length // self.head_count
-        return None
-
-    @property
-    def head_dim_v(self) -> int | None:
-        return self.value_length or self.head_dim_k
-
-    @property
-    def n_embd_k_gqa(self) -> int | None:
-        kv = self.head_count_kv or self.head_count
-        return self.head_dim_k * kv if self.head_dim_k and kv else None
-
-    @property
-    def n_embd_v_gqa(self) -> int | None:
-        kv = self.head_count_kv or self.head_count
-        return self.head_dim_v * kv if self.head_dim_v and kv else None
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "path": str(self.path), "file_size": self.file_size, "gguf_version": self.version,

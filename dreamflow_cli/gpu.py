@@ -13,7 +13,8 @@ import ctypes
 from dataclasses import dataclass
 from typing import Any
 
-from dreamflow_cli.estimate import MemoryEstimate, size_text
+from dreamflow_cli.estimate import MemoryEstimate
+from dreamflow_cli.units import human_bytes
 
 AUTO = "auto"
 # llama-cpp-python's "every layer" value for n_gpu_layers.
@@ -106,14 +107,14 @@ def decide_gpu_layers(requested: int | str, caps: GpuCapabilities, n_layer: int,
     budget = caps.vram_free * (1 - VRAM_SPARE_SHARE)
     if split_memory(est, 1.0).vram <= budget:
         return GpuDecision(ALL_LAYERS, n_layer, n_layer,
-                           f"all {n_layer} layers on {where} (~{size_text(split_memory(est, 1.0).vram)} of "
-                           f"{size_text(caps.vram_free)} free VRAM)")
+                           f"all {n_layer} layers on {where} (~{human_bytes(split_memory(est, 1.0).vram)} of "
+                           f"{human_bytes(caps.vram_free)} free VRAM)")
     per_layer = (est.weights + est.kv_cache) / max(1, n_layer)
     layers = max(0, min(n_layer, int((budget - est.compute) // per_layer))) if per_layer else 0
     if layers == 0:
-        return GpuDecision(0, 0, n_layer, f"CPU only: {size_text(caps.vram_free)} free VRAM holds no layer")
+        return GpuDecision(0, 0, n_layer, f"CPU only: {human_bytes(caps.vram_free)} free VRAM holds no layer")
     return GpuDecision(layers, layers, n_layer, f"{layers} of {n_layer} layers on {where}: "
-                                                f"{size_text(caps.vram_free)} free VRAM holds no more")
+                                                f"{human_bytes(caps.vram_free)} free VRAM holds no more")
 
 
 def read_capabilities() -> GpuCapabilities:

@@ -94,11 +94,15 @@ def cgroup_memory(proc_cgroup: str | None = None, root: Path = CGROUP_ROOT) -> C
     return None
 
 
-def available_bytes() -> int:
-    """Memory this process can still use: MemAvailable, or the cgroup's room when smaller."""
-    available = psutil.virtual_memory().available
-    cgroup = cgroup_memory()
+def usable_bytes(available: int, cgroup: CgroupMemory | None) -> int:
+    """What a new model can count on: the system's available memory (MemAvailable on Linux), or
+    the cgroup's room when that is smaller."""
     return min(available, cgroup.available) if cgroup else available
+
+
+def available_bytes() -> int:
+    """``usable_bytes`` read now, without the rest of a MemoryReadings (the live display samples it)."""
+    return usable_bytes(psutil.virtual_memory().available, cgroup_memory())
 
 
 @dataclass(frozen=True)
@@ -113,8 +117,7 @@ class MemoryReadings:
 
     @property
     def usable(self) -> int:
-        """What a new model can count on: the smaller of the system's and the cgroup's room."""
-        return min(self.available, self.cgroup.available) if self.cgroup else self.available
+        return usable_bytes(self.available, self.cgroup)
 
     @property
     def usable_total(self) -> int:

@@ -12,7 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate, size_text
+from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate
+from dreamflow_cli.units import human_bytes
 
 AUTO = "auto"
 AUTO_LIMIT = {"standard": 4, "low-memory": 2}
@@ -79,10 +80,10 @@ def choose_parallel(requested: int | str | None, *, stories: int, profile: str, 
     while n > 1 and parallel_estimate(single, n).total + spare > available:
         n -= 1
     if n < want:
-        why.append(f"{want} would need ~{size_text(parallel_estimate(single, want).total)}"
-                   f"{' + headroom' if spare else ''}, {size_text(available)} available")
-    why.append(f"each adds ~{size_text(single.kv_cache)} of KV cache, "
-               f"~{size_text(parallel_estimate(single, n).total)} in all")
+        why.append(f"{want} would need ~{human_bytes(parallel_estimate(single, want).total)}"
+                   f"{' + headroom' if spare else ''}, {human_bytes(available)} available")
+    why.append(f"each adds ~{human_bytes(single.kv_cache)} of KV cache, "
+               f"~{human_bytes(parallel_estimate(single, n).total)} in all")
     return ParallelChoice(n, requested, _sentence(n, why))
 
 

@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from dreamflow_cli.config import AUTO
 from dreamflow_cli.engine import MEMORY_ADVICE
 from dreamflow_cli.errors import NotEnoughMemoryError
-from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate, recommend_profile, size_text
+from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate, recommend_profile
+from dreamflow_cli.units import human_bytes
 
 STANDARD, LOW = "standard", "low-memory"
 ADVICE = MEMORY_ADVICE + "; --no-memory-check loads anyway"
@@ -56,16 +57,16 @@ def decide(low_memory: bool | str, estimates: Mapping[str, MemoryEstimate], avai
         profile, reason = rec.profile or LOW, rec.reason
     else:
         mode = profile = LOW if low_memory else STANDARD
-        reason = f"{profile} profile chosen; it needs ~{size_text(estimates[profile].total)}, " \
-                 f"{size_text(available)} available"
+        reason = f"{profile} profile chosen; it needs ~{human_bytes(estimates[profile].total)}, " \
+                 f"{human_bytes(available)} available"
     needed = estimates[profile].total
     fits = needed <= available
     if not fits and check:
         raise NotEnoughMemoryError(
-            f"not enough memory: {size_text(available)} available, the {profile} profile needs "
-            f"~{size_text(needed)}", memory_advice(profile))
+            f"not enough memory: {human_bytes(available)} available, the {profile} profile needs "
+            f"~{human_bytes(needed)}", memory_advice(profile))
     if not fits:
-        reason = f"{profile} profile needs ~{size_text(needed)} but only {size_text(available)} is " \
+        reason = f"{profile} profile needs ~{human_bytes(needed)} but only {human_bytes(available)} is " \
                  f"available; loading anyway (--no-memory-check)"
     return MemoryDecision(mode, profile, reason, available, needed, check, fits)
 
@@ -83,6 +84,6 @@ def download_warning(name: str, low_memory_need: int | None, total: int) -> str 
     """Before fetching a model, say so if it cannot run here even in the low-memory profile."""
     if low_memory_need is None or low_memory_need <= total:
         return None
-    return (f"{name} needs ~{size_text(low_memory_need)} of memory even in the low-memory profile, "
-            f"and this machine has {size_text(total)}: it will not run here; "
+    return (f"{name} needs ~{human_bytes(low_memory_need)} of memory even in the low-memory profile, "
+            f"and this machine has {human_bytes(total)}: it will not run here; "
             "consider a smaller model from `dreamflow download-model --list`")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dreamflow_cli.errors import ModelError
+from dreamflow_cli.estimate import ModelShape
 from dreamflow_cli.gguf_info import read_gguf_info
 
 
@@ -29,7 +30,8 @@ def test_reads_the_real_model_header(test_model):
     assert info.quantization == "Q4_1"
     assert info.parameter_count == 134_515_008
     assert info.has_chat_template is True
-    assert info.n_embd_k_gqa == info.n_embd_v_gqa == 192
+    shape = ModelShape.from_info(info)
+    assert shape is not None and shape.n_embd_k_gqa == shape.n_embd_v_gqa == 192  # 3 KV heads of 64
     assert info.file_size == info.data_end == 98_362_432
     assert info.as_dict()["chat_template"] is True
 
@@ -69,7 +71,8 @@ def test_a_small_handmade_model_uses_the_fallbacks(tmp_path):
 
     info = read_gguf_info(path)
     assert info.vocab_size == 300  # from the embedding tensor's shape
-    assert info.head_count_kv is None and info.n_embd_k_gqa == 64
+    shape = ModelShape.from_info(info)
+    assert info.head_count_kv is None and shape is not None and shape.n_embd_k_gqa == 64  # as many KV heads as heads
     assert info.quantization == "F32"
     assert info.has_chat_template is False
     assert info.parameter_count == 300 * 64
