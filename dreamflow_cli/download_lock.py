@@ -13,35 +13,21 @@ from dreamflow_cli.errors import DownloadError, UsageError
 LOCK_POLL = 0.1
 
 
-def _try_lock(fd: int) -> bool:
+def _os_lock(fd: int, *, lock: bool) -> bool:
+    """Take (without waiting) or release the OS lock on ``fd``; False when that failed."""
     try:
         if sys.platform == "win32":
             import msvcrt
 
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            os.lseek(fd, 0, os.SEEK_SET)  # msvcrt locks a byte range from the current position
+            msvcrt.locking(fd, msvcrt.LK_NBLCK if lock else msvcrt.LK_UNLCK, 1)
         else:
             import fcntl
 
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_EX | fcntl.LOCK_NB) if lock else fcntl.LOCK_UN)
     except OSError:
         return False
     return True
-
-
-def _unlock(fd: int) -> None:
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    except OSError:
-        pass
 
 
 class FileLock:
@@ -75,13 +61,13 @@ class FileLock:
                              "choose a folder you can write to with --dir") from None
         # The previous holder unlinks the file on release: a lock on that old, unlinked file
         # would exclude nobody, so only a lock on the file still at our path counts.
-        if _try_lock(fd) and self._still_at_path(fd):
+        if _os_lock(fd, lock=True) and self._still_at_path(fd):
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, f"{os.getpid()}\n".encode())
             self.fd = fd
             return True
-        _unlock(fd)
+        _os_lock(fd, lock=False)
         os.close(fd)
         return False
 
@@ -105,6 +91,6 @@ class FileLock:
             self.path.unlink()  # while still locked, so nobody locks the file we remove
         except OSError:  # Windows: open files cannot be removed; the next holder reuses it
             pass
-        _unlock(self.fd)
+        _os_lock(self.fd, lock=False)
         os.close(self.fd)
         self.fd = None
