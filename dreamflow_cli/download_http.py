@@ -24,7 +24,7 @@ from dreamflow_cli.download_target import (
 )
 from dreamflow_cli.download_verify import verify_and_install
 from dreamflow_cli.errors import DownloadError
-from dreamflow_cli.modelfile import GGUF_MAGIC, read_magic
+from dreamflow_cli.modelfile import GGUF_MAGIC, magic_problem
 from dreamflow_cli.storage import atomic_write
 
 MAX_BACKOFF = 30.0
@@ -394,13 +394,12 @@ class HttpDownload:
     def _check_magic(self, fh: BinaryIO) -> None:
         # Checked as soon as the first bytes arrive, so an HTML error page is not downloaded in full.
         fh.flush()
-        magic = read_magic(self.part)
-        if magic != GGUF_MAGIC:
+        problem = magic_problem(self.part)
+        if problem is not None:
             fh.close()
             discard_partial(self.final)
             raise DownloadError(
-                f"{self.target.url} is not a GGUF model: it starts with {magic!r}, not b'GGUF'; "
-                "nothing was kept",
+                f"{self.target.url} {problem.reason}; nothing was kept",
                 "check that the URL points at the .gguf file itself (on Hugging Face: /resolve/, not /blob/)")
 
     def _sync(self, fh: BinaryIO) -> None:

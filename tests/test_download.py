@@ -184,7 +184,8 @@ def test_a_file_without_gguf_magic_is_refused_early(dest):
             Recorder().run(target_for_url(server.url()), dest)
     finally:
         server.close()
-    assert "not a GGUF model" in failed.value.message and "b'<!DO'" in failed.value.message
+    assert failed.value.message == (f"{server.url()} is not a GGUF model file (it starts with b'<!DO', "
+                                    "not b'GGUF'); nothing was kept")
     assert len(server.file_requests()) == 1
     assert list(dest.iterdir()) == []
 
