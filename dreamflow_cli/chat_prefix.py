@@ -140,9 +140,29 @@ def _after_name(body: str, tail: str) -> tuple[str, str] | None:
     return body[found.end():], body[:found.end()]
 
 
+def _title_line(line: str) -> bool:
+    text = line.strip()
+    if text.startswith("#") or (text.startswith("**") and text.endswith("**")):
+        return True
+    return 0 < len(text) <= 80 and text[-1] not in ".!?,;:\"\u201d" and not text[0].islower()
+
+
+def drop_title(body: str) -> str:
+    """A title line (or two) the model put before the story: in process the answer is already
+    under way after the opening, so no title comes; here one often does."""
+    for _ in range(2):
+        first, sep, rest = body.partition("\n")
+        if not sep or not rest.strip() or not _title_line(first):
+            break
+        if not first.strip().startswith(("#", "**")) and not rest.startswith("\n"):
+            break  # a short plain line is a title only when a blank line follows it
+        body = rest.lstrip()
+    return body
+
+
 def strip_echo(reply: str, prefix: str) -> tuple[str, str]:
-    """(continuation, dropped): what follows ``prefix`` in the reply, and the part of the reply
-    that was dropped as a repeat of it. In order:
+    """(continuation, dropped): what follows ``prefix`` in the reply, and the start of the reply
+    that was dropped (a title line, the repeated words). In order:
 
     1. the reply begins with the whole prefix, or a tail of it that starts at a word (asked to
        begin with "Once upon a time, Mia", a small model may write just "Mia was…");
@@ -153,18 +173,20 @@ def strip_echo(reply: str, prefix: str) -> tuple[str, str]:
        after a space. Models that follow instructions take branch 1."""
     if not prefix.strip():
         return reply, ""
-    body = reply.lstrip()
+    body = drop_title(reply.lstrip())
     tail = split_prefix(prefix).tail
     found = _after_echo(body, [prefix.strip(), *_word_suffixes(tail)]) or _after_name(body, tail)
     if found is not None:
-        return found
+        rest = found[0]  # always a tail of the reply
+        return rest, reply[:len(reply) - len(rest)]
+    dropped = reply[:len(reply) - len(body)]
     if not body or body[0] in ",.;:!?'" or prefix[-1:].isspace():
-        return body, ""
+        return body, dropped
     first_word = re.match(r"[A-Za-z]+", body)
     if tail.endswith(","):
         if first_word and first_word.group(0).lower() in _JOINABLE and first_word.group(0) != "I":
-            return " " + body[0].lower() + body[1:], ""
-        return " " + body, ""
+            return " " + body[0].lower() + body[1:], dropped
+        return " " + body, dropped
     if body[0].isupper() and tail[-1:] not in _SENTENCE_END and len(tail.split()) >= 4:
-        return ". " + body, ""
-    return " " + body, ""
+        return ". " + body, dropped
+    return " " + body, dropped

@@ -230,8 +230,8 @@ class OpenAIBackend:
                         on_token(pieces)  # may raise: closing() above hangs up on the server
         seconds = time.perf_counter() - started
         raw = "".join(parts)
-        text, echoed = strip_echo(raw, prompt.prefix)
-        kept, count, cut = continuation_budget(parts, len(raw) - len(raw.lstrip()) + len(echoed), max_tokens)
+        text, dropped = strip_echo(raw, prompt.prefix)
+        kept, count, cut = continuation_budget(parts, len(dropped), max_tokens)
         if cut:
             text = text[:len(text) - (len(raw) - kept)]
             finish = "length"

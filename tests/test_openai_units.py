@@ -199,6 +199,16 @@ def test_strip_echo_after_a_named_opening(reply, expected):
     assert strip_echo(reply, "One starry night, Mia")[0] == expected
 
 
+def test_strip_echo_reports_what_it_dropped_and_skips_a_title():
+    assert strip_echo("  One night, Mia ran.", "One night, Mia") == (" ran.", "  One night, Mia")
+    reply = "**The Picnic**\n\nIn a meadow, Ava sat down."
+    assert strip_echo(reply, "As the sun went down, Ava") == (" sat down.", "**The Picnic**\n\nIn a meadow, Ava")
+    reply = "A Teddy Bear Picnic\n\nThe sun set."
+    assert strip_echo(reply, "Once upon a time,") == (" the sun set.", "A Teddy Bear Picnic\n\n")
+    # a first line that is story, not title, stays
+    assert strip_echo("Mia smiled\nand slept.", "Once upon a time,")[0] == " Mia smiled\nand slept."
+
+
 def test_strip_echo_joins_a_comma_opening_and_ends_a_cue():
     assert strip_echo("The moon rose.", "Once upon a time,")[0] == " the moon rose."
     assert strip_echo("Mia smiled.", "Once upon a time,")[0] == " Mia smiled."
