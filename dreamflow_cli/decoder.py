@@ -196,12 +196,16 @@ class DecodeLoop:
     # --- the loop ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        closed = ModelError("the model was closed while this story was being written", "run the command again")
         try:
             while self._step():
                 pass
+        except Exception as exc:  # noqa: BLE001 - every waiting caller hears of it, none hangs
+            closed = ModelError(f"the decoder stopped: {exc}", "run the command again; DREAMFLOW_DEBUG=1 shows more")
+            raise
         finally:
-            closed = ModelError("the model was closed while this story was being written", "run the command again")
             with self._cond:
+                self._stopping = True  # later submissions are refused instead of waiting forever
                 waiting, self._waiting = self._waiting, []
             for request in waiting:
                 request.events.put(("error", closed))
@@ -387,6 +391,8 @@ class ParallelBackend:
         self.load_seconds = model.load_seconds
         self._threads: ThreadChoice | None = None
         self._gpu: GpuDecision | None = None
+        self._model_lock = threading.Lock()
+        self._closed = False
         self._llama = model.llama
         self._loop = DecodeLoop(self._llama, low_level, model.is_end, slots, profile.n_batch)
 
@@ -409,18 +415,28 @@ class ParallelBackend:
         self._gpu = gpu
         self._loop.governor = governor
 
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[LoadedModel]:
+        """The model, for work outside the decode loop (tokenizing); never a freed one."""
+        with self._model_lock:
+            if self._closed:
+                raise ModelError("the model was closed before this story could start", "run the command again")
+            yield self._model
+
     def render(self, prompt: Prompt) -> str:
         return self._model.render(prompt)
 
     def tokenize(self, text: str) -> list[int]:
-        return self._model.tokenize(text)
+        with self._open() as model:
+            return model.tokenize(text)
 
     def count_tokens(self, prompt: Prompt) -> int:
-        return self._model.count_tokens(prompt)
+        with self._open() as model:
+            return model.count_tokens(prompt)
 
     def generate(self, prompt: Prompt, *, max_tokens: int, sampling: Mapping[str, float], seed: int,
                  on_token: TokenCallback | None = None) -> Generation:
-        ids = self._model.tokenize(self._model.render(prompt))
+        ids = self.tokenize(self.render(prompt))
         if not ids:
             raise ModelError("the prompt is empty after tokenizing", "give the story a prompt")
         budget = fit_max_tokens(len(ids), max_tokens, self.profile.n_ctx)
@@ -438,7 +454,8 @@ class ParallelBackend:
         except BaseException:
             self._loop.cancel(request)  # the sequence is freed for the next story at the next step
             raise
-        text = self._llama.detokenize(request.out).decode("utf-8", errors="ignore")
+        with self._open():
+            text = self._llama.detokenize(request.out).decode("utf-8", errors="ignore")
         return Generation(text=text, prompt_tokens=len(ids), generated_tokens=len(request.out), max_tokens=budget,
                           seconds=request.finished - request.admitted, first_token_seconds=request.first_token,
                           finish_reason=request.finish)
@@ -459,7 +476,10 @@ class ParallelBackend:
 
     def close(self) -> None:
         self._loop.stop()
-        self._model.close()
+        with self._model_lock:
+            if not self._closed:
+                self._closed = True
+                self._model.close()
 
 
 @contextlib.contextmanager

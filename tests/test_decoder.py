@@ -194,3 +194,38 @@ def test_a_story_waits_for_a_shared_prefix_being_decoded():
     assert not prefix_coming(100, [system + [5, 6]], prompt)  # already cached: start now
     assert not prefix_coming(0, [[9] * 50], prompt)  # nothing shared: start now
     assert not prefix_coming(0, [], prompt)
+
+
+def test_interrupt_ends_stories_waiting_for_a_sequence_and_close_ends_the_rest(test_model, profile):
+    from dreamflow_cli.errors import ModelError
+
+    backend = load_parallel(test_model, profile, 2)
+    results: dict[int, object] = {}
+
+    def work(i):
+        try:
+            results[i] = backend.generate(PROMPTS[i], max_tokens=BUDGET, sampling=SAMPLING, seed=i)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects what each worker got
+            results[i] = exc
+
+    with backend.loop.hold():  # nothing starts: all three stay queued
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        while backend.loop.waiting() < 3:
+            time.sleep(0.005)
+        backend.interrupt()  # Ctrl-C in a batch: queued stories end at once
+        for t in threads:
+            t.join(timeout=30)
+    assert all(isinstance(results[i], Cancelled) for i in range(3))
+
+    with backend.loop.hold():
+        late = threading.Thread(target=work, args=(3,))
+        late.start()
+        while backend.loop.waiting() < 1:
+            time.sleep(0.005)
+        backend.close()  # closing with a story queued: it fails, it does not hang
+    late.join(timeout=30)
+    assert isinstance(results[3], ModelError) and "closed" in results[3].message
+    with pytest.raises(ModelError, match="closed before this story could start"):
+        backend.generate(PROMPTS[0], max_tokens=BUDGET, sampling=SAMPLING, seed=1)
