@@ -46,6 +46,17 @@ class Outcome:
     story_dir: Path | None = None
     error: str | None = None
 
+    def record(self) -> dict[str, Any]:
+        """The object `generate --prompts-file --json` prints for this story: the keys of
+        `generate --json` (for a written story) plus index, line, status and error."""
+        record = self.result.summary() if self.result else {}
+        record.update(index=self.index, line=self.item.line, status=self.status)
+        if self.story_dir and "story_dir" not in record:
+            record["story_dir"] = str(self.story_dir)
+        if self.error:
+            record["error"] = self.error
+        return record
+
 
 @dataclass
 class Summary:
@@ -57,6 +68,18 @@ class Summary:
     @property
     def per_minute(self) -> float:
         return self.done * 60 / self.seconds if self.seconds > 0 else 0.0
+
+    def count(self, outcome: Outcome) -> None:
+        if outcome.status == "failed":
+            self.failed += 1
+        elif outcome.status == "skipped":
+            self.skipped += 1
+        else:
+            self.done += 1
+
+    def text(self) -> str:
+        return (f"Batch: {self.done} done, {self.skipped} skipped, {self.failed} failed "
+                f"in {self.seconds:.1f} s ({self.per_minute:.1f} stories/min)")
 
 
 def _request_from_json(obj: Any, defaults: StoryRequest) -> StoryRequest:

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from dreamflow_cli import __version__, signals
-from dreamflow_cli.config import AUTO, KEYS, load_settings, starter_config, user_config_dir
+from dreamflow_cli.config import AUTO, KEYS, Settings, load_settings, starter_config, user_config_dir
 from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli.engine import choose_profile, default_profile_values
 from dreamflow_cli.errors import (EXIT_BATCH_PARTIAL, EXIT_NO_SPACE, EXIT_UNEXPECTED, EXIT_USAGE, DreamflowError,
                                   UsageError)
 from dreamflow_cli.storage import atomic_write, ensure_writable_dir, file_problem
-from dreamflow_cli.ui import Progress, error_line, stderr_console, stdout_console
+from dreamflow_cli.ui import Output, Progress, error_line, stderr_console
+
+if TYPE_CHECKING:
+    from dreamflow_cli.composer import StoryRequest
 
 
 class DreamflowGroup(TyperGroup):
@@ -171,6 +173,7 @@ def generate(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Write a bedtime story and its pictures into a new folder (or many, with --prompts-file)."""
+    output = Output.detect(as_json=as_json, quiet=quiet)
     from dreamflow_cli.composer import StoryRequest
     from dreamflow_cli.pipeline import plan_story, prepare, write_story
 
@@ -196,33 +199,28 @@ def generate(
     request = StoryRequest(prompt=prompt or "", name=settings.name, age=settings.age, scenes=settings.scenes,
                            images=settings.images, seed=settings.seed, theme=settings.theme, moral=settings.moral)
     if prompts_file is not None:
-        raise typer.Exit(_generate_batch(prompts_file, request, settings, skip_existing=skip_existing,
-                                         as_json=as_json, quiet=quiet, verbose=verbose))
+        raise typer.Exit(_generate_batch(prompts_file, request, settings, output, skip_existing=skip_existing,
+                                         verbose=verbose))
     setup = prepare(settings)
-    progress = Progress(stderr_console(), quiet=quiet)
+    progress = Progress(output)
     _setup_notes(progress, setup)
     plan = plan_story(request, settings, setup)
     with progress.running():
         result = write_story(plan, settings, watch=_watch(progress, settings), verbose=verbose)
 
-    if as_json:
-        print(json.dumps(result.summary(), ensure_ascii=False))
-        return
-    if sys.stdout is None:  # closed (>&-): the story is saved; say where, on stderr
-        stderr_console().print(f"Saved to {result.story_dir}", markup=False, highlight=False)
-        return
-    out_console = stdout_console()
-    if out_console.is_terminal:
+    if output.as_json:
+        output.emit(result.summary())
+    elif sys.stdout is None:  # closed (>&-): the story is saved; the note below says where
+        pass
+    elif output.stdout_terminal:
         from rich.markdown import Markdown
 
-        out_console.print(Markdown(result.story.markdown()), soft_wrap=False)
+        output.out().print(Markdown(result.story.markdown()), soft_wrap=False)
     else:
         sys.stdout.write(f"{result.story.title}\n\n{result.story.text}\n")
-    if not quiet:
-        meta = result.metadata
-        stderr_console().print(
-            f"Saved to {result.story_dir} ({meta['generated_tokens']} tokens, "
-            f"{meta['tokens_per_second']:.1f} tok/s, {meta['profile']['name']} profile)")
+    meta = result.metadata
+    output.note(f"Saved to {result.story_dir} ({meta['generated_tokens']} tokens, "
+                f"{meta['tokens_per_second']:.1f} tok/s, {meta['profile']['name']} profile)")
 
 
 def _watch(progress: Progress, settings):
@@ -260,8 +258,8 @@ def _parallel(settings, setup, stories: int, progress: Progress) -> int | None:
     choice = batch_parallel(settings.parallel, setup, stories)
     if settings.parallel not in (AUTO, choice.stories) and choice.stories < min(int(settings.parallel), stories):
         progress.warn(f"Parallel: {choice.reason}")
-    elif not progress.quiet:
-        progress.console.print(f"Parallel: {choice.reason}", markup=False, highlight=False)
+    else:
+        progress.output.note(f"Parallel: {choice.reason}")
     return choice.stories
 
 
@@ -283,14 +281,13 @@ def _read_prompts(source: str) -> str:
         raise UsageError(f"{name} is not UTF-8 text", "save the prompts as UTF-8 text") from None
 
 
-def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_json: bool, quiet: bool,
-                    verbose: bool) -> int:
+def _generate_batch(source: str, defaults: StoryRequest, settings: Settings, output: Output, *,
+                    skip_existing: bool, verbose: bool) -> int:
     import time
+    from dataclasses import replace
 
     from dreamflow_cli.batch import Summary, parse_prompts, run_batch
     from dreamflow_cli.pipeline import prepare
-
-    from dataclasses import replace
 
     # --seed is the base each line's own seed derives from, not the seed of every line.
     items = parse_prompts(_read_prompts(source), replace(defaults, seed=None), settings.seed)
@@ -299,8 +296,7 @@ def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_
         raise UsageError(f"no prompts in {where}: it holds only blank lines and # comments",
                          "write one prompt a line, or one JSON object a line")
     setup = prepare(settings)
-    console = stderr_console()
-    progress = Progress(console, quiet=quiet)
+    progress = Progress(output)
     _setup_notes(progress, setup)
     parallel = _parallel(settings, setup, sum(item.request is not None for item in items), progress)
     summary = Summary()
@@ -310,29 +306,20 @@ def _generate_batch(source: str, defaults, settings, *, skip_existing: bool, as_
             for outcome in run_batch(items, settings, setup, skip_existing=skip_existing,
                                      watch=_watch(progress, settings), verbose=verbose,
                                      parallel=parallel):
-                where = f"line {outcome.item.line}"
-                if outcome.status == "failed":
-                    summary.failed += 1
-                    console.print(f"Failed ({where}): {outcome.error}")
-                elif outcome.status == "skipped":
-                    summary.skipped += 1
-                else:
-                    summary.done += 1
-                if as_json:
-                    record = outcome.result.summary() if outcome.result else {}
-                    record.update(index=outcome.index, line=outcome.item.line, status=outcome.status)
-                    if outcome.story_dir and "story_dir" not in record:
-                        record["story_dir"] = str(outcome.story_dir)
-                    if outcome.error:
-                        record["error"] = outcome.error
-                    print(json.dumps(record, ensure_ascii=False), flush=True)
+                summary.count(outcome)
+                if outcome.status == "failed":  # a failure is a warning: --quiet does not hide it
+                    progress.console.print(f"Failed (line {outcome.item.line}): {outcome.error}",
+                                           markup=False, highlight=False)
+                if output.as_json:
+                    output.emit(outcome.record())
                 elif outcome.status == "ok":
-                    print(outcome.story_dir, flush=True)
+                    output.result_line(str(outcome.story_dir))
     finally:
         summary.seconds = time.perf_counter() - started
-        if not quiet or summary.failed:
-            console.print(f"Batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed "
-                          f"in {summary.seconds:.1f} s ({summary.per_minute:.1f} stories/min)")
+        if summary.failed:
+            progress.console.print(summary.text(), markup=False, highlight=False)
+        else:
+            output.note(summary.text())
     return EXIT_BATCH_PARTIAL if summary.failed else 0
 
 
@@ -369,6 +356,7 @@ def config_show(
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Show the effective settings and where each came from."""
+    output = Output.detect(as_json=as_json)
     settings = load_settings({"low_memory": low_memory}, config_path=config)
     # With "auto" the run decides; show the standard values it starts from.
     profile = choose_profile(settings.low_memory is True, os.cpu_count() or 1, settings.profile_config,
@@ -382,10 +370,10 @@ def config_show(
         section = profile.name.replace("-", "_")
         name = f"profile.{section}.{field_name}"
         rows.append((name, getattr(profile, field_name), settings.sources.get(name, "default")))
-    if as_json:
-        print(json.dumps({"config_file": str(settings.config_path) if settings.config_path else None,
-                          "profile": profile.name,
-                          "settings": {k: {"value": v, "source": s} for k, v, s in rows}}))
+    if output.as_json:
+        output.emit({"config_file": str(settings.config_path) if settings.config_path else None,
+                     "profile": profile.name,
+                     "settings": {k: {"value": v, "source": s} for k, v, s in rows}})
         return
     from rich.table import Table
 
@@ -394,7 +382,7 @@ def config_show(
         table.add_column(column)
     for key, value, source in rows:
         table.add_row(key, "" if value is None else str(value), source)
-    stdout_console().print(table)
+    output.out().print(table)
 
 
 

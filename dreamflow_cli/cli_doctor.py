@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from dreamflow_cli.ui import stderr_console, stdout_console
+from dreamflow_cli.ui import Output
 
 if TYPE_CHECKING:  # doctor's own imports load when it runs, not for every --help
     from dreamflow_cli.doctor import Report
@@ -30,33 +29,34 @@ def doctor(
     backend: Optional[str] = typer.Option(None, "--backend", help="local or openai (check model servers)."),
     base_url: Optional[list[str]] = typer.Option(None, "--base-url", help="Model-server URL (repeatable)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
     config: Optional[Path] = typer.Option(None, "--config", help="Config file to use (else $DREAMFLOW_CONFIG, "
                                           "./dreamflow.toml, the user config dir).", dir_okay=False),
 ) -> None:
     """Check whether this machine can write stories, and which profile fits. Exit 1 on any FAIL."""
+    output = Output.detect(as_json=as_json, quiet=quiet)
     from dreamflow_cli.doctor import run_doctor, run_load_test
 
     flags = {"model": model, "models_dir": models_dir, "out_dir": out, "low_memory": low_memory,
              "repack": repack, "backend": backend, "base_url": ",".join(base_url) if base_url else None}
-    if verify and not as_json:
-        stderr_console().print("Recomputing the model's sha256…")
+    if verify:
+        output.step("Recomputing the model's sha256…")
     report = run_doctor(flags, config_path=config, verify=verify)
     if load_test:
-        if not as_json:
-            stderr_console().print("Loading the model with each profile…")
+        output.step("Loading the model with each profile…")
         run_load_test(report)
-    if as_json:
-        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    if output.as_json:
+        output.emit(report.as_dict())
     else:
-        render(report)
+        render(report, output)
     raise typer.Exit(1 if report.failed else 0)
 
 
-def render(report: Report) -> None:
+def render(report: Report, output: Output) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = stdout_console()
+    console = output.out()
     table = Table(show_lines=False, title_justify="left")
     table.add_column("check", no_wrap=True)
     table.add_column("status", no_wrap=True)

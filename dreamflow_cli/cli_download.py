@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
@@ -12,7 +11,8 @@ import typer
 from dreamflow_cli.catalog import CATALOG, DEFAULT_MODEL, find_entry
 from dreamflow_cli.config import Key, load_settings
 from dreamflow_cli.errors import EXIT_INTERRUPTED, UsageError
-from dreamflow_cli.ui import human_bytes, plain_terminal, stderr_console, stdout_console
+from dreamflow_cli.ui import LIVE, PLAIN, Output
+from dreamflow_cli.units import human_bytes
 
 if TYPE_CHECKING:  # the download machinery (ssl, http) loads only when a download runs: --help stays fast
     from rich.console import Console
@@ -28,17 +28,14 @@ PHASE_WORDS = {"checking": "Checking", "downloading": "Downloading", "fetching":
 
 
 class DownloadDisplay:
-    """A Rich progress bar on a terminal, a line every 10% elsewhere, nothing with --quiet.
-    Notices (retries, restarts) go with the progress: they explain a slow or restarted download."""
+    """As ``output.progress`` says: a Rich progress bar, a line every 10% (TERM=dumb), or nothing.
+    Notices (retries, restarts) are notes: they explain a slow or restarted download even where
+    no progress shows, and --quiet hides them."""
 
-    def __init__(self, console: Console, *, quiet: bool):
-        self.console = console
-        if quiet:
-            self.mode = "off"
-        elif console.is_terminal and not (plain_terminal() or console.is_dumb_terminal):
-            self.mode = "live"
-        else:
-            self.mode = "plain"
+    def __init__(self, output: Output, console: Console | None = None):
+        self.output = output
+        self.console = console or output.err()
+        self.mode = output.progress
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self._phase = ""
@@ -46,7 +43,7 @@ class DownloadDisplay:
 
     @contextlib.contextmanager
     def running(self) -> Iterator["DownloadDisplay"]:
-        if self.mode != "live":
+        if self.mode != LIVE:
             yield self
             return
         from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
@@ -59,13 +56,13 @@ class DownloadDisplay:
         self._bar = None
 
     def on_progress(self, event: DownloadProgress) -> None:
-        if self.mode == "live":
+        if self.mode == LIVE:
             self._live(event)
-        elif self.mode == "plain":
+        elif self.mode == PLAIN:
             self._plain(event)
 
     def notice(self, message: str) -> None:
-        if self.mode == "off":
+        if self.output.quiet:
             return
         console = self._bar.console if self._bar is not None else self.console
         console.print(f"dreamflow: {message}", markup=False, highlight=False)
@@ -121,7 +118,7 @@ def _choose_target(name: Optional[str], url: Optional[str], sha256: Optional[str
     return target_for_entry(entry, endpoint)
 
 
-def _warn_if_too_big(target: Target, console) -> None:
+def _warn_if_too_big(target: Target, output: Output) -> None:
     entry = find_entry(target.name) if target.name else None
     if entry is None:
         return
@@ -134,10 +131,10 @@ def _warn_if_too_big(target: Target, console) -> None:
     need = estimate_ram_bytes(entry, PROFILE_DEFAULTS["low_memory"], profile="low-memory")
     warning = download_warning(entry.name, need, memory_readings().usable_total)
     if warning:
-        console.print(f"Warning: {warning}", markup=False)
+        output.warn(warning)
 
 
-def _list_catalog(as_json: bool) -> None:
+def _list_catalog(output: Output) -> None:
     from dreamflow_cli.estimate import estimate_ram_bytes
 
     from dreamflow_cli.catalog import recommend_model
@@ -151,19 +148,18 @@ def _list_catalog(as_json: bool) -> None:
                      "license": entry.license, "source": entry.source, "default": entry.name == DEFAULT_MODEL,
                      "description": entry.description, "recommended": entry is choice.entry})
     if choice.entry is not None:  # advice, not a result: stdout stays one model a line
-        stderr_console().print(f"Best for this machine: {choice.entry.name} ({choice.why})", markup=False)
-    if as_json:
-        print(json.dumps(rows))
+        output.note(f"Best for this machine: {choice.entry.name} ({choice.why})")
+    if output.as_json:
+        output.emit(rows)
         return
     columns = ["name", "file", "size", "RAM needed", "license", "source"]
     cells = [[row["name"] + (" (default)" if row["default"] else ""), row["file"],
               human_bytes(row["size"]) if row["size"] else "?", human_bytes(row["ram"]) if row["ram"] else "?",
               row["license"], row["source"]] for row in rows]
-    console = stdout_console()
-    if not console.is_terminal:  # scripts and pipes get every value whole, one model a line
+    if not output.stdout_terminal:  # scripts and pipes get every value whole, one model a line
         widths = [max(len(c[i]) for c in [columns, *cells]) for i in range(len(columns))]
         for line in [columns, *cells]:
-            print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+            output.result_line("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
         return
     from rich.table import Table
 
@@ -172,25 +168,23 @@ def _list_catalog(as_json: bool) -> None:
         table.add_column(column, justify="right" if column in ("size", "RAM needed") else "left")
     for line in cells:
         table.add_row(*line)
-    console.print(table)
+    output.out().print(table)
 
 
-def _report(result: DownloadResult, console: Console, *, as_json: bool, quiet: bool) -> None:
-    if as_json:
-        print(json.dumps(result.summary()))
+def _report(result: DownloadResult, output: Output) -> None:
+    if output.as_json:
+        output.emit(result.summary())
     else:
-        print(result.path)
-    if quiet:
-        return
+        output.result_line(str(result.path))
     how = {"catalog": "the catalog's sha256", "--sha256": "the given sha256", "server": "the server's sha256",
            "manifest": "its manifest", "computed": "its size and GGUF header (no published sha256; the computed one is in the manifest)"}
     checked = how.get(result.sha256_from, "its checksum")
     if not result.downloaded:
-        console.print(f"Already present and verified against {checked}: {result.path.name}", markup=False)
+        output.note(f"Already present and verified against {checked}: {result.path.name}")
         return
     resumed = f", resumed at {human_bytes(result.resumed_from)}" if result.resumed_from else ""
-    console.print(f"Downloaded {result.path.name} ({human_bytes(result.size)} in {result.seconds:.1f} s{resumed}); "
-                  f"verified against {checked}", markup=False)
+    output.note(f"Downloaded {result.path.name} ({human_bytes(result.size)} in {result.seconds:.1f} s{resumed}); "
+                f"verified against {checked}")
 
 
 def download_model(
@@ -211,8 +205,9 @@ def download_model(
                                                "the user config dir)."),
 ) -> None:
     """Download a model into the models directory: resumable, checked, never half-written."""
+    output = Output.detect(as_json=as_json, quiet=quiet)
     if list_models:
-        _list_catalog(as_json)
+        _list_catalog(output)
         return
     from dreamflow_cli.download import DownloadOptions, download, part_path
 
@@ -221,9 +216,8 @@ def download_model(
     options = DownloadOptions.from_env(None, **({"read_timeout": timeout} if timeout is not None else {}))
     target = _choose_target(name, url, sha256, filename, options.endpoint)
     dest_dir = load_settings({"models_dir": directory}, config_path=config).models_dir
-    console = stderr_console()
-    display = DownloadDisplay(console, quiet=quiet)
-    _warn_if_too_big(target, console)
+    display = DownloadDisplay(output)
+    _warn_if_too_big(target, output)
     try:
         with display.running():
             result = download(target, dest_dir, force=force, options=options,
@@ -232,6 +226,6 @@ def download_model(
         part = part_path(dest_dir / target.filename)
         kept = f"the partial download is kept in {part}; run the same command again to resume" \
             if part.exists() else "nothing was kept"
-        console.print(f"Interrupted: {kept}.", markup=False)
+        output.err().print(f"Interrupted: {kept}.", markup=False, highlight=False)
         raise typer.Exit(getattr(exc, "exit_code", EXIT_INTERRUPTED)) from None
-    _report(result, console, as_json=as_json, quiet=quiet)
+    _report(result, output)

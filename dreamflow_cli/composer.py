@@ -16,8 +16,7 @@ from typing import Any, Callable
 from dreamflow_cli.config import Settings
 from dreamflow_cli.backend import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
 from dreamflow_cli.errors import ContentBlockedError, ModelError
-from dreamflow_cli.guard import (DEFAULT_LEVEL, DEFAULT_RETRIES, Guard, build_guard, check_retries, describe,
-                                 parse_terms)
+from dreamflow_cli.guard import DEFAULT_LEVEL, Guard, build_guard, describe
 from dreamflow_cli.monitor import Status
 from dreamflow_cli.seeds import retry_seed
 from dreamflow_cli.story import (MAX_MORAL_CHARS, MAX_PROMPT_CHARS, MAX_THEME_CHARS, Story, TextReport, assemble,
@@ -88,12 +87,7 @@ class Composed:
 # --- before the model loads ------------------------------------------------------------------
 
 def guard_from_settings(settings: Settings) -> Guard:
-    level = getattr(settings, "guard_level", None) or DEFAULT_LEVEL
-    return build_guard(level, parse_terms(getattr(settings, "guard_extra_terms", None)))
-
-
-def retries_from_settings(settings: Settings) -> int:
-    return check_retries(getattr(settings, "guard_retries", DEFAULT_RETRIES))
+    return build_guard(settings.guard_level, settings.guard_extra_terms)
 
 
 def prepare_request(request: StoryRequest, settings: Settings) -> StoryRequest:
@@ -104,7 +98,6 @@ def prepare_request(request: StoryRequest, settings: Settings) -> StoryRequest:
     theme = sanitize_text(request.theme, what="theme", limit=MAX_THEME_CHARS) if request.theme else None
     moral = sanitize_text(request.moral, what="moral", limit=MAX_MORAL_CHARS) if request.moral else None
     guard = guard_from_settings(settings)
-    retries_from_settings(settings)  # a bad value should fail now, not after the model loaded
     for what, text in (("prompt", prompt), ("name", name), ("theme", theme), ("moral", moral)):
         found = guard.find(text) if text else []
         if found:
@@ -185,7 +178,7 @@ def compose(
     ContentBlockedError names the words. ``on_retry(retry_number, words)`` fires before each retry.
     Nothing here writes files, so a rejected text never reaches the disk."""
     guard = guard_from_settings(settings)
-    retries = retries_from_settings(settings)
+    retries = settings.guard_retries
     system, user, budget = _fitted_prompt(model, request)
     status.max_tokens = budget
 

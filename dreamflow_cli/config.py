@@ -13,11 +13,12 @@ import math
 import os
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, get_args, get_origin, get_type_hints
 
+from dreamflow_cli import guard
 from dreamflow_cli.errors import ConfigError
 from dreamflow_cli.storage import file_problem
 
@@ -80,7 +81,8 @@ def checked_number(value: Any, kind: type, low: float | None, high: float | None
 
 @dataclass(frozen=True)
 class Key:
-    """One setting: its type, default, bounds and the environment variables that set it."""
+    """One setting: its type, default, bounds and the environment variables that set it.
+    Built from the ``Settings`` fields (see ``setting``), not written by hand."""
 
     name: str
     kind: type
@@ -91,8 +93,11 @@ class Key:
     doc: str = ""
     auto: bool = False  # a bool or number that may also be "auto" (decided at run time)
     choices: tuple[str, ...] = ()  # a str key accepts only these words
+    check: Callable[[Any], Any] | None = None  # after coercion: normalise, or raise ConfigError
 
     def accepted(self) -> str:
+        if self.choices:
+            return "one of: " + ", ".join(self.choices)
         if self.kind is bool:
             words = "/".join(TRUE_WORDS + FALSE_WORDS) + " (any case)"
             return f"{words} or auto" if self.auto else words
@@ -101,12 +106,9 @@ class Key:
             return f"{text} or auto" if self.auto else text
         if self.kind is tuple:
             return "a list of words (or one comma-separated string)"
-        if self.choices:
-            return "one of: " + ", ".join(self.choices)
         return "a string" if self.kind is str else "a path"
 
-    def coerce(self, value: Any, where: str) -> Any:
-        """Turn a TOML value or an environment string into this key's type, or raise ConfigError."""
+    def _coerce(self, value: Any, where: str) -> Any:
         who = where if where.startswith("--") else self.name
         bad = ConfigError(f"{where} has invalid value {value!r}", f"{who} accepts {self.accepted()}")
         if self.kind is bool:
@@ -143,108 +145,96 @@ class Key:
             return word
         return value or None
 
-
-KEYS: tuple[Key, ...] = (
-    Key("model", str, None, ("DREAMFLOW_MODEL", "LOCAL_MODEL_PATH"),
-        doc="Model file path or catalog name; empty = first known model in models_dir."),
-    Key("models_dir", Path, Path("models"), ("DREAMFLOW_MODELS_DIR",),
-        doc="Where downloaded GGUF models live (relative paths are from the working directory)."),
-    Key("out_dir", Path, Path("stories"), ("DREAMFLOW_OUT_DIR",),
-        doc="Where story folders are written."),
-    Key("low_memory", bool, AUTO, ("DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE"),
-        doc="Low-memory profile: true, false, or auto (standard when it fits with headroom).", auto=True),
-    Key("scenes", int, 3, ("DREAMFLOW_SCENES",), 1, 8, doc="Scenes (and pictures) per story."),
-    Key("images", bool, True, ("DREAMFLOW_IMAGES",), doc="Draw one placeholder picture per scene."),
-    Key("seed", int, None, ("DREAMFLOW_SEED",), 0, 2**31 - 1, doc="Sampling seed; unset = random."),
-    Key("name", str, None, ("DREAMFLOW_NAME",), doc="Default child's name for the hero."),
-    Key("age", int, None, ("DREAMFLOW_AGE",), 1, 12, doc="Default child's age (1-12)."),
-    Key("theme", str, None, ("DREAMFLOW_THEME",), doc="Where stories happen, e.g. \"a snowy forest\"."),
-    Key("moral", str, None, ("DREAMFLOW_MORAL",), doc="A lesson stories show gently."),
-    Key("guard_level", str, "standard", ("DREAMFLOW_GUARD_LEVEL",),
-        doc="Content guard strictness: relaxed, standard or strict."),
-    Key("guard_retries", int, 3, ("DREAMFLOW_GUARD_RETRIES",), 0, 10,
-        doc="New attempts (with new seeds) when a story trips the guard."),
-    Key("guard_extra_terms", tuple, (), ("DREAMFLOW_GUARD_EXTRA_TERMS",),
-        doc="More words the guard blocks."),
-    Key("candidates", int, 3, ("DREAMFLOW_CANDIDATES",), 1, 8,
-        doc="Drafts written at most per story; the best by the content checks is kept (stops early when one passes all)."),
-    Key("temperature", float, 0.6, ("DREAMFLOW_TEMPERATURE",), 0, 2, doc="Sampling temperature."),
-    Key("top_p", float, 0.9, (), 0, 1, doc="Nucleus sampling cut-off."),
-    Key("top_k", int, 40, (), 0, 1000, doc="Top-k sampling (0 = off)."),
-    Key("min_p", float, 0.05, (), 0, 1, doc="Min-p sampling cut-off."),
-    Key("repeat_penalty", float, 1.1, (), 1, 2, doc="Penalty for repeated tokens."),
-    Key("warn_load_seconds", float, 60.0, (), 1, 86400, doc="Warn when loading the model takes longer."),
-    Key("warn_generation_seconds", float, 600.0, (), 1, 86400, doc="Warn when writing takes longer."),
-    Key("memory_check", bool, True, ("DREAMFLOW_MEMORY_CHECK",),
-        doc="Refuse to load a model that does not fit in available memory."),
-    Key("warn_memory_used_gb", float, None, (), 0.1, 4096,
-        doc="Warn when system memory in use exceeds this; unset = 7/8 of total (the guide's 7 GB of 8)."),
-    Key("backend", str, "local", ("DREAMFLOW_BACKEND",), choices=("local", "openai"),
-        doc="Who runs the model: local (in this process) or openai (an OpenAI-compatible server)."),
-    Key("base_url", tuple, (), ("DREAMFLOW_BASE_URL",),
-        doc="Model-server URLs for the openai backend, e.g. http://127.0.0.1:8080/v1 (a list, or comma-separated)."),
-    Key("parallel", int, None, ("DREAMFLOW_PARALLEL",), 1, 64, auto=True,
-        doc="Stories in flight at once in a batch; auto = as many as memory and the profile allow "
-            "(local: up to 4, 2 in low-memory); unset = 1 locally, 2 per server with openai."),
-    Key("gpu_layers", int, AUTO, ("DREAMFLOW_GPU_LAYERS",), 0, 999, auto=True,
-        doc="Model layers on the GPU when llama.cpp was built with GPU support: auto = all that fit, "
-            "0 = CPU only."),
-    Key("server_timeout", float, 120.0, ("DREAMFLOW_SERVER_TIMEOUT",), 0.1, 3600,
-        doc="Seconds a model server may stay silent (connecting, or between streamed tokens)."),
-    Key("server_retries", int, 3, ("DREAMFLOW_SERVER_RETRIES",), 0, 10,
-        doc="New attempts, on another server when there is one, after a server fails mid-story."),
-)
-KEY_BY_NAME = {k.name: k for k in KEYS}
-# Profile values. Threads above the core count are accepted here and capped when the profile is
-# chosen (a config file may travel between machines); the ceiling only stops absurd numbers.
-PROFILE_VALUE_KEYS = {
-    "n_ctx": Key("n_ctx", int, None, (), 128, 1 << 20),  # engine.MIN_CTX
-    "n_batch": Key("n_batch", int, None, (), 1, 1 << 20),
-    "n_threads": Key("n_threads", int, None, (), 1, None),
-    "max_tokens": Key("max_tokens", int, None, (), 32, 1 << 20),  # engine.MIN_STORY_TOKENS
-    "repack": Key("repack", bool, None),
-}
-# The command-line spelling of each setting, so a message names what the user typed.
-FLAG_NAMES = {"n_ctx": "--ctx", "n_batch": "--batch", "n_threads": "--threads", "max_tokens": "--max-tokens",
-              "repack": "--repack", "out_dir": "--out", "low_memory": "--low-memory"}
+    def coerce(self, value: Any, where: str) -> Any:
+        """Turn a TOML value or an environment string into this key's type, or raise ConfigError."""
+        value = self._coerce(value, where)
+        if self.check is not None:
+            try:
+                value = self.check(value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
+        return value
 
 
-def flag_name(key: str) -> str:
-    return FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+def setting(default: Any, *env: str, low: float | None = None, high: float | None = None,
+            choices: tuple[str, ...] = (), doc: str = "", auto: bool = False,
+            check: Callable[[Any], Any] | None = None) -> Any:
+    """One row of the settings table: a ``Settings`` field with everything else the key needs.
+    The field's annotation is the key's type; ``env`` names earlier-wins environment variables."""
+    spec = {"env": env, "low": low, "high": high, "choices": choices, "doc": doc, "auto": auto, "check": check}
+    return field(default=default, metadata={_SPEC: spec})
+
+
+_SPEC = "dreamflow.setting"
 
 
 @dataclass(frozen=True)
 class Settings:
-    model: str | None = None
-    models_dir: Path = Path("models")
-    out_dir: Path = Path("stories")
-    low_memory: bool | str = AUTO  # True, False or "auto"
-    scenes: int = 3
-    images: bool = True
-    seed: int | None = None
-    name: str | None = None
-    age: int | None = None
-    theme: str | None = None
-    moral: str | None = None
-    guard_level: str = "standard"
-    guard_retries: int = 3
-    guard_extra_terms: tuple[str, ...] = ()
-    candidates: int = 3
-    temperature: float = 0.6
-    top_p: float = 0.9
-    top_k: int = 40
-    min_p: float = 0.05
-    repeat_penalty: float = 1.1
-    memory_check: bool = True
-    warn_load_seconds: float = 60.0
-    warn_generation_seconds: float = 600.0
-    warn_memory_used_gb: float | None = None
-    backend: str = "local"
-    base_url: tuple[str, ...] = ()
-    parallel: int | str | None = None
-    gpu_layers: int | str = AUTO
-    server_timeout: float = 120.0
-    server_retries: int = 3
+    """The effective settings. Every field made with ``setting(...)`` is a key of the config file,
+    of ``config show`` and of config.example.toml: adding a key is adding one line here."""
+
+    model: str | None = setting(
+        None, "DREAMFLOW_MODEL", "LOCAL_MODEL_PATH",
+        doc="Model file path or catalog name; empty = first known model in models_dir.")
+    models_dir: Path = setting(
+        Path("models"), "DREAMFLOW_MODELS_DIR",
+        doc="Where downloaded GGUF models live (relative paths are from the working directory).")
+    out_dir: Path = setting(Path("stories"), "DREAMFLOW_OUT_DIR", doc="Where story folders are written.")
+    low_memory: bool | str = setting(
+        AUTO, "DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE", auto=True,
+        doc="Low-memory profile: true, false, or auto (standard when it fits with headroom).")
+    scenes: int = setting(3, "DREAMFLOW_SCENES", low=1, high=8, doc="Scenes (and pictures) per story.")
+    images: bool = setting(True, "DREAMFLOW_IMAGES", doc="Draw one placeholder picture per scene.")
+    seed: int | None = setting(None, "DREAMFLOW_SEED", low=0, high=2**31 - 1, doc="Sampling seed; unset = random.")
+    name: str | None = setting(None, "DREAMFLOW_NAME", doc="Default child's name for the hero.")
+    age: int | None = setting(None, "DREAMFLOW_AGE", low=1, high=12, doc="Default child's age (1-12).")
+    theme: str | None = setting(None, "DREAMFLOW_THEME", doc="Where stories happen, e.g. \"a snowy forest\".")
+    moral: str | None = setting(None, "DREAMFLOW_MORAL", doc="A lesson stories show gently.")
+    guard_level: str = setting(
+        guard.DEFAULT_LEVEL, "DREAMFLOW_GUARD_LEVEL", choices=guard.LEVELS,
+        doc="Content guard strictness: relaxed, standard or strict.")
+    guard_retries: int = setting(
+        3, "DREAMFLOW_GUARD_RETRIES", low=0, high=guard.MAX_RETRIES,
+        doc="New attempts (with new seeds) when a story trips the guard.")
+    guard_extra_terms: tuple[str, ...] = setting(
+        (), "DREAMFLOW_GUARD_EXTRA_TERMS", check=guard.parse_terms, doc="More words the guard blocks.")
+    candidates: int = setting(
+        3, "DREAMFLOW_CANDIDATES", low=1, high=8,
+        doc="Drafts written at most per story; the best by the content checks is kept (stops early when one passes all).")
+    temperature: float = setting(0.6, "DREAMFLOW_TEMPERATURE", low=0, high=2, doc="Sampling temperature.")
+    top_p: float = setting(0.9, low=0, high=1, doc="Nucleus sampling cut-off.")
+    top_k: int = setting(40, low=0, high=1000, doc="Top-k sampling (0 = off).")
+    min_p: float = setting(0.05, low=0, high=1, doc="Min-p sampling cut-off.")
+    repeat_penalty: float = setting(1.1, low=1, high=2, doc="Penalty for repeated tokens.")
+    warn_load_seconds: float = setting(60.0, low=1, high=86400, doc="Warn when loading the model takes longer.")
+    warn_generation_seconds: float = setting(600.0, low=1, high=86400, doc="Warn when writing takes longer.")
+    memory_check: bool = setting(
+        True, "DREAMFLOW_MEMORY_CHECK", doc="Refuse to load a model that does not fit in available memory.")
+    warn_memory_used_gb: float | None = setting(
+        None, low=0.1, high=4096,
+        doc="Warn when system memory in use exceeds this; unset = 7/8 of total (the guide's 7 GB of 8).")
+    backend: str = setting(
+        "local", "DREAMFLOW_BACKEND", choices=("local", "openai"),
+        doc="Who runs the model: local (in this process) or openai (an OpenAI-compatible server).")
+    base_url: tuple[str, ...] = setting(
+        (), "DREAMFLOW_BASE_URL",
+        doc="Model-server URLs for the openai backend, e.g. http://127.0.0.1:8080/v1 (a list, or comma-separated).")
+    parallel: int | str | None = setting(
+        None, "DREAMFLOW_PARALLEL", low=1, high=64, auto=True,
+        doc="Stories in flight at once in a batch; auto = as many as memory and the profile allow "
+            "(local: up to 4, 2 in low-memory); unset = 1 locally, 2 per server with openai.")
+    gpu_layers: int | str = setting(
+        AUTO, "DREAMFLOW_GPU_LAYERS", low=0, high=999, auto=True,
+        doc="Model layers on the GPU when llama.cpp was built with GPU support: auto = all that fit, "
+            "0 = CPU only.")
+    server_timeout: float = setting(
+        120.0, "DREAMFLOW_SERVER_TIMEOUT", low=0.1, high=3600,
+        doc="Seconds a model server may stay silent (connecting, or between streamed tokens).")
+    server_retries: int = setting(
+        3, "DREAMFLOW_SERVER_RETRIES", low=0, high=10,
+        doc="New attempts, on another server when there is one, after a server fails mid-story.")
+
+    # Not keys: what the sources said, and where.
     # Per-profile values from the config file ([standard] / [low_memory] tables).
     profile_config: Mapping[str, Mapping[str, int | bool]] = field(default_factory=lambda: MappingProxyType({}))
     # --ctx/--batch/--threads/--max-tokens: applied to whichever profile is chosen.
@@ -261,6 +251,49 @@ class Settings:
             "min_p": self.min_p,
             "repeat_penalty": self.repeat_penalty,
         }
+
+
+def _kind_of(hint: Any) -> type:
+    """The value type a key coerces to, from its field annotation: ``X | None`` is X,
+    ``tuple[str, ...]`` is tuple, and ``bool | str`` (true/false/auto) is bool."""
+    if get_origin(hint) is tuple:
+        return tuple
+    args = [a for a in get_args(hint) if a is not type(None)] or [hint]
+    if bool in args:
+        return bool
+    kind = args[0]
+    if not isinstance(kind, type):
+        raise TypeError(f"settings table: cannot coerce to {hint!r}")
+    return kind
+
+
+def keys_of(table: type) -> tuple[Key, ...]:
+    """The keys of a settings table: its fields made with ``setting(...)``, in order."""
+    hints = get_type_hints(table)
+    return tuple(Key(f.name, _kind_of(hints[f.name]), f.default, **f.metadata[_SPEC])
+                 for f in fields(table) if _SPEC in f.metadata)
+
+
+KEYS: tuple[Key, ...] = keys_of(Settings)
+KEY_BY_NAME = {k.name: k for k in KEYS}
+# Every default, as a Settings: other modules read defaults from here, never restate them.
+DEFAULTS = Settings()
+# Profile values. Threads above the core count are accepted here and capped when the profile is
+# chosen (a config file may travel between machines); the ceiling only stops absurd numbers.
+PROFILE_VALUE_KEYS = {
+    "n_ctx": Key("n_ctx", int, None, (), 128, 1 << 20),  # engine.MIN_CTX
+    "n_batch": Key("n_batch", int, None, (), 1, 1 << 20),
+    "n_threads": Key("n_threads", int, None, (), 1, None),
+    "max_tokens": Key("max_tokens", int, None, (), 32, 1 << 20),  # engine.MIN_STORY_TOKENS
+    "repack": Key("repack", bool, None),
+}
+# The command-line spelling of each setting, so a message names what the user typed.
+FLAG_NAMES = {"n_ctx": "--ctx", "n_batch": "--batch", "n_threads": "--threads", "max_tokens": "--max-tokens",
+              "repack": "--repack", "out_dir": "--out", "low_memory": "--low-memory"}
+
+
+def flag_name(key: str) -> str:
+    return FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
 
 
 def user_config_dir(env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:

@@ -410,7 +410,7 @@ def run_doctor(
                                         f"{platform.system()} {platform.release()} ({platform.machine()})"))
     report.checks.append(llama_check(llama()))
     settings = _settings_checks(report, flags, config_path, machine)
-    if getattr(settings, "backend", "local") == "openai":  # the servers' checks replace the local model's
+    if settings.backend == "openai":  # the servers' checks replace the local model's
         from dreamflow_cli.doctor_endpoints import endpoint_checks
 
         report.checks.extend(endpoint_checks(settings, env=machine.env))

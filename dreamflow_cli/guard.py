@@ -18,8 +18,7 @@ from dreamflow_cli.errors import ConfigError
 
 LEVELS = ("relaxed", "standard", "strict")
 DEFAULT_LEVEL = "standard"
-DEFAULT_RETRIES = 3
-MAX_RETRIES = 10
+MAX_RETRIES = 10  # the guard_retries bound (config.py validates the settings, once)
 MAX_EXTRA_TERMS = 200
 
 # relaxed: violence, weapons, death, cruelty and swearing: never in a story for a child.
@@ -114,21 +113,6 @@ def parse_terms(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(terms)
 
 
-def check_level(level: str | None) -> str:
-    chosen = (level or DEFAULT_LEVEL).strip().lower()
-    if chosen not in TERMS_BY_LEVEL:
-        raise ConfigError(f"guard_level {level!r} is not a known level", f"use one of: {', '.join(LEVELS)}")
-    return chosen
-
-
-def check_retries(retries: int | None) -> int:
-    chosen = DEFAULT_RETRIES if retries is None else retries
-    if isinstance(chosen, bool) or not isinstance(chosen, int) or not 0 <= chosen <= MAX_RETRIES:
-        raise ConfigError(f"guard_retries {retries!r} is out of range",
-                          f"use an integer from 0 to {MAX_RETRIES}")
-    return chosen
-
-
 @dataclass(frozen=True)
 class Guard:
     level: str
@@ -147,7 +131,8 @@ class Guard:
 
 @functools.lru_cache(maxsize=16)
 def build_guard(level: str = DEFAULT_LEVEL, extra_terms: tuple[str, ...] = ()) -> Guard:
-    level = check_level(level)
+    """``level`` is one of LEVELS and ``extra_terms`` came through ``parse_terms``: the settings
+    table checked both when the settings were loaded."""
     terms = tuple(dict.fromkeys(TERMS_BY_LEVEL[level] + tuple(extra_terms)))
     body = "|".join(_term_pattern(t) for t in sorted(terms, key=len, reverse=True))
     # Whole words only: "skill" must not count as "kill", nor "Scunthorpe" as what it contains.

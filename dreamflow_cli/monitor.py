@@ -13,7 +13,7 @@ from typing import Callable
 
 import psutil
 
-from dreamflow_cli.config import Settings
+from dreamflow_cli.config import DEFAULTS, Settings
 from dreamflow_cli.memory import available_bytes, peak_rss_bytes
 
 SAMPLE_SECONDS = 0.25
@@ -24,9 +24,9 @@ class Thresholds:
     """The memory guide's warning signs (config: warn_load_seconds, warn_generation_seconds,
     warn_memory_used_gb)."""
 
-    load_seconds: float = 60
-    generation_seconds: float = 600
-    memory_used_bytes: int = 7 * 10**9
+    load_seconds: float = DEFAULTS.warn_load_seconds
+    generation_seconds: float = DEFAULTS.warn_generation_seconds
+    memory_used_bytes: int = 7 * 10**9  # memory_warning_bytes(None, 8 GB): the guide's laptop
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Thresholds":

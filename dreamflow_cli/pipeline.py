@@ -31,6 +31,10 @@ from dreamflow_cli.story import Story, slugify
 if TYPE_CHECKING:
     from dreamflow_cli.openai_backend import ServerPlan
 
+# `generate --json` said "tokens_generated" where story.json says "generated_tokens"; both now say
+# the latter, and the old key stays in --json for one release (README, JSON output).
+TOKENS_ALIAS = "tokens_generated"
+
 
 @dataclass(frozen=True)
 class StoryResult:
@@ -51,7 +55,8 @@ class StoryResult:
             "metadata_path": str(self.metadata_path),
             "title": self.story.title,
             "profile": {k: meta["profile"][k] for k in ("name", "n_ctx", "n_batch", "n_threads", "max_tokens")},
-            "tokens_generated": meta["generated_tokens"],
+            "generated_tokens": meta["generated_tokens"],  # story.json's name for it
+            TOKENS_ALIAS: meta["generated_tokens"],  # the old name; removed in the next release
             "tokens_per_second": meta["tokens_per_second"],
             "peak_rss_bytes": meta["peak_rss_bytes"],
             "model_path": meta["model"]["path"],

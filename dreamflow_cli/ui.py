@@ -1,11 +1,25 @@
-"""Terminal rendering (the UI layer, with cli.py): consoles, the live status line, error lines."""
+"""Terminal rendering (the UI layer, with cli.py): the output mode, consoles, the live status
+line, error lines.
+
+Every command builds one ``Output`` from its --json/--quiet flags and the terminal, and speaks
+only through it. The rules, the same for every command:
+
+- stdout carries the result only: human text (Rich on a terminal, plain when piped) or, with
+  --json, JSON (one object, or one per line for a batch), written by ``Output.emit``.
+- progress (a live display, or one line per step on TERM=dumb) goes to stderr, and only when
+  stderr is a terminal and neither --quiet nor --json was given.
+- notes (what was chosen, where the result went, a batch summary) go to stderr unless --quiet.
+- warnings and errors always go to stderr.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
-from typing import TYPE_CHECKING, Iterator, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, cast
 
 from rich.console import Console
 from rich.text import Text
@@ -18,8 +32,8 @@ if TYPE_CHECKING:  # the run's machinery (psutil, estimates) loads when a comman
     from dreamflow_cli.preflight import MemoryDecision
 
 
-def plain_terminal() -> bool:
-    return os.environ.get("TERM") == "dumb"
+def plain_terminal(env: Mapping[str, str] | None = None) -> bool:
+    return (os.environ if env is None else env).get("TERM") == "dumb"
 
 
 def stderr_console() -> Console:
@@ -30,6 +44,76 @@ def stderr_console() -> Console:
 
 def stdout_console() -> Console:
     return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+LIVE, PLAIN, OFF = "live", "plain", "off"
+
+
+@dataclass(frozen=True)
+class Output:
+    """How this invocation talks: decided once from the flags and the terminal (see the rules
+    in this module's docstring)."""
+
+    as_json: bool = False
+    quiet: bool = False
+    progress: str = OFF  # LIVE, PLAIN (one line per step) or OFF
+    stdout_terminal: bool = False
+
+    @classmethod
+    def decide(cls, *, as_json: bool = False, quiet: bool = False, stderr_terminal: bool = False,
+               stdout_terminal: bool = False, dumb: bool = False) -> "Output":
+        if quiet or as_json or not stderr_terminal:
+            progress = OFF
+        else:
+            progress = PLAIN if dumb else LIVE
+        return cls(as_json, quiet, progress, stdout_terminal)
+
+    @classmethod
+    def detect(cls, *, as_json: bool = False, quiet: bool = False) -> "Output":
+        err = stderr_console()
+        # A closed stream (`>&-`) is None, not a terminal.
+        return cls.decide(as_json=as_json, quiet=quiet, stderr_terminal=sys.stderr is not None and err.is_terminal,
+                          stdout_terminal=sys.stdout is not None and stdout_console().is_terminal,
+                          dumb=plain_terminal() or err.is_dumb_terminal)
+
+    @property
+    def mode(self) -> str:
+        """In one word: json, quiet, plain (TERM=dumb) or human."""
+        if self.as_json:
+            return "json"
+        if self.quiet:
+            return "quiet"
+        return "plain" if self.progress == PLAIN else "human"
+
+    def err(self) -> Console:
+        return stderr_console()
+
+    def out(self) -> Console:
+        return stdout_console()
+
+    def emit(self, obj: Any) -> None:
+        """The one JSON writer for stdout. ASCII-only (non-ASCII as \\u escapes): valid JSON that
+        survives any console encoding, e.g. a Windows pipe in a legacy code page."""
+        self.result_line(json.dumps(obj, ensure_ascii=True))
+
+    def result_line(self, text: str) -> None:
+        """One line of a result on stdout (a path, a story folder, a JSON object)."""
+        if sys.stdout is None:  # closed (>&-): the caller has said on stderr where the result went
+            return
+        sys.stdout.write(f"{text}\n")
+        sys.stdout.flush()
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.err().print(message, markup=False, highlight=False)
+
+    def step(self, message: str) -> None:
+        """A progress line ("Recomputing the sha256…"): only where progress shows."""
+        if self.progress != OFF:
+            self.err().print(message, markup=False, highlight=False)
+
+    def warn(self, message: str) -> None:
+        warning_line(self.err(), message)
 
 
 def _duration(seconds: float) -> str:
@@ -60,20 +144,15 @@ def status_line(status: Status) -> Text:
 
 
 class Progress:
-    """Shows a run's Status: live on a terminal, a line per phase on TERM=dumb, else nothing."""
+    """Shows a run's Status as ``output.progress`` says: live, a line per phase, or nothing."""
 
-    def __init__(self, console: Console, *, quiet: bool):
+    def __init__(self, output: Output, console: Console | None = None):
         from dreamflow_cli.monitor import Status
 
-        self.console = console
-        self.quiet = quiet
+        self.output = output
+        self.console = console or output.err()
         self.status = Status()
-        if quiet or not console.is_terminal:
-            self.mode = "off"
-        elif plain_terminal() or console.is_dumb_terminal:
-            self.mode = "plain"
-        else:
-            self.mode = "live"
+        self.mode = output.progress
         self._last_phase = ""
 
     def on_update(self, status: Status) -> None:
@@ -91,11 +170,11 @@ class Progress:
         """Say which profile an automatic choice picked and why (and always when it won't fit)."""
         if not decision.fits:
             self.warn(decision.reason)
-        elif decision.mode == "auto" and not self.quiet:
-            self.console.print(f"Memory: {decision.reason}")
+        elif decision.mode == "auto" and not self.output.quiet:
+            self.console.print(f"Memory: {decision.reason}", markup=False, highlight=False)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]Warning:[/] {message}" if self.console.color_system else f"Warning: {message}")
+        warning_line(self.console, message)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -114,6 +193,10 @@ class Progress:
 
         with Live(get_renderable=render, console=self.console, refresh_per_second=4, transient=True):
             yield
+
+
+def warning_line(console: Console, message: str) -> None:
+    console.print(Text.assemble(("Warning:", "yellow"), " ", message), soft_wrap=True)
 
 
 def error_line(console: Console, message: str, hint: str | None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,15 +34,6 @@ def nothing_written(work: Path) -> bool:
 
 def sentence_final(text: str) -> bool:
     return text.rstrip().rstrip("\"'”’)").endswith((".", "!", "?")) and not text.rstrip().endswith("..")
-
-
-@dataclass(frozen=True)
-class GuardSettings(Settings):
-    """Settings with the guard keys the composer reads, whether or not config.py has them yet."""
-
-    guard_level: str = "standard"
-    guard_retries: int = 2
-    guard_extra_terms: tuple[str, ...] = ()
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +173,7 @@ def test_a_guard_hit_regenerates_with_the_next_seed(model):
     assert only_first, (first.story.text, second.story.text)
     word = only_first[0]
 
-    settings = GuardSettings(guard_extra_terms=(word,))
+    settings = Settings(guard_retries=2, guard_extra_terms=(word,))
     calls: list[tuple[int, list[str]]] = []
     composed = compose(model, request, settings, 11, Status(), on_retry=lambda n, found: calls.append((n, found)))
     assert calls == [(1, [word])]
@@ -197,7 +187,7 @@ def test_a_guard_hit_regenerates_with_the_next_seed(model):
 
 def test_retries_are_bounded_by_guard_retries(model):
     request = prepare_request(StoryRequest("a quiet owl", name="Noah", scenes=2), Settings())
-    settings = GuardSettings(guard_retries=1, guard_extra_terms=("noah",))
+    settings = Settings(guard_retries=1, guard_extra_terms=("noah",))
     calls: list[int] = []
     with pytest.raises(ContentBlockedError) as info:
         # The name is blocked only for the output here: prepare_request ran with plain settings.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.config import load_settings, user_config_dir
+from dreamflow_cli.config import DEFAULTS, KEY_BY_NAME, KEYS, Settings, keys_of, load_settings, setting, user_config_dir
 from dreamflow_cli.errors import ConfigError
 from tests.conftest import invoke
 
@@ -154,18 +156,54 @@ def test_bad_environment_value_is_a_one_line_usage_error(runner, isolated):
     assert len(lines) == 1 and "DREAMFLOW_LOW_MEMORY" in lines[0] and "Traceback" not in result.stderr
 
 
-def test_the_example_config_is_valid_and_states_the_defaults(isolated):
-    example = Path(__file__).resolve().parent.parent / "config.example.toml"
-    s = load_settings(config_path=example, env={})
-    defaults = load_settings(env={})
-    from dreamflow_cli.config import KEYS
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
-    for key in (k.name for k in KEYS):
-        assert getattr(s, key) == getattr(defaults, key), key
+
+def test_the_example_config_is_valid_and_states_the_defaults(isolated):
+    s = load_settings(config_path=EXAMPLE, env={})
+    for key in KEYS:
+        assert getattr(s, key.name) == getattr(DEFAULTS, key.name), key.name
     from dreamflow_cli.engine import PROFILE_DEFAULTS
 
     for profile, values in PROFILE_DEFAULTS.items():
         assert dict(s.profile_config[profile]) == dict(values)
+
+
+def test_the_example_config_lists_exactly_the_keys_of_the_table():
+    text = EXAMPLE.read_text(encoding="utf-8")
+    top_level = text.split("\n[", 1)[0]  # the [profile.*] tables follow the keys
+    listed = re.findall(r"^(#\s*)?([a-z_]+)\s*=", top_level, re.MULTILINE)
+    assert sorted(name for _, name in listed) == sorted(k.name for k in KEYS)
+    data = tomllib.loads(text)
+    for commented, name in listed:
+        key = KEY_BY_NAME[name]
+        if key.default is None:  # TOML has no null: an unset key is shown commented out
+            assert commented and name not in data, name
+        else:
+            assert not commented and key.coerce(data[name], name) == key.default, name
+
+
+def test_the_settings_table_is_the_settings_fields():
+    assert [k.name for k in KEYS] == [f.name for f in fields(Settings) if f.name in KEY_BY_NAME]
+    assert {f.name for f in fields(Settings)} - set(KEY_BY_NAME) == {"profile_config", "profile_flags",
+                                                                       "config_path", "sources"}
+    assert (KEY_BY_NAME["seed"].kind, KEY_BY_NAME["seed"].default) == (int, None)
+    assert (KEY_BY_NAME["models_dir"].kind, KEY_BY_NAME["guard_extra_terms"].kind) == (Path, tuple)
+    assert KEY_BY_NAME["model"].env == ("DREAMFLOW_MODEL", "LOCAL_MODEL_PATH")
+    assert all(k.doc for k in KEYS)
+
+
+def test_adding_a_key_is_one_line(isolated):
+    @dataclass(frozen=True)
+    class More(Settings):
+        bedtime: str | None = setting(None, "DREAMFLOW_BEDTIME", choices=("early", "late"), doc="When.")
+
+    key = keys_of(More)[-1]
+    assert (key.name, key.kind, key.default, key.env, key.doc) == ("bedtime", str, None, ("DREAMFLOW_BEDTIME",), "When.")
+    assert key.coerce(" Late", "here") == "late"
+    with pytest.raises(ConfigError) as err:
+        key.coerce("noon", "here")
+    assert "'noon'" in err.value.message and "early, late" in err.value.hint
 
 
 def test_guard_keys_from_file_and_environment(isolated):

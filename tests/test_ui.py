@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 
 from rich.console import Console
 
 from dreamflow_cli.monitor import Status
-from dreamflow_cli.ui import Progress, human_bytes, status_line
+from dreamflow_cli.ui import LIVE, OFF, PLAIN, Output, Progress, human_bytes, status_line
 from tests.conftest import invoke
 
 
@@ -16,18 +17,51 @@ def console(terminal: bool) -> Console:
     return Console(file=io.StringIO(), force_terminal=terminal, width=120)
 
 
-def test_display_mode_follows_the_terminal_quiet_and_term_dumb(monkeypatch):
+def test_one_output_mode_rule_for_every_command():
+    decide = Output.decide
+    assert decide(stderr_terminal=True).progress == LIVE
+    assert decide(stderr_terminal=True, dumb=True).progress == PLAIN
+    assert decide(stderr_terminal=False).progress == OFF  # piped or redirected: no progress
+    assert decide(stderr_terminal=True, quiet=True).progress == OFF
+    assert decide(stderr_terminal=True, as_json=True).progress == OFF  # --json implies no progress
+    assert [decide(as_json=True, quiet=True).mode, decide(quiet=True).mode,
+            decide(stderr_terminal=True, dumb=True).mode, decide().mode] == ["json", "quiet", "plain", "human"]
+
+
+def test_output_detects_the_terminal_and_term_dumb(monkeypatch):
     monkeypatch.delenv("TERM", raising=False)
-    assert Progress(console(terminal=False), quiet=False).mode == "off"
-    assert Progress(console(terminal=True), quiet=True).mode == "off"
-    assert Progress(console(terminal=True), quiet=False).mode == "live"
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")  # whatever runs the tests, this is no terminal
+    assert Output.detect().progress == OFF and not Output.detect().stdout_terminal
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # Rich's own switch: treat the streams as terminals
+    assert Output.detect().progress == LIVE and Output.detect().stdout_terminal
     monkeypatch.setenv("TERM", "dumb")
-    plain = Progress(console(terminal=True), quiet=False)
-    assert plain.mode == "plain"
+    assert Output.detect().progress == PLAIN
+    assert Output.detect(quiet=True).progress == OFF
+
+
+def test_notes_steps_warnings_and_json_each_follow_their_rule(capsys):
+    for output in (Output.decide(stderr_terminal=True), Output.decide(stderr_terminal=True, quiet=True)):
+        output.note("a note")
+        output.step("a step")
+        output.warn("a [bold]warning[/bold]")
+        output.emit({"title": "Zoë's 🌙", "n": 1})
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["a note", "a step", "Warning: a [bold]warning[/bold]",
+                                         "Warning: a [bold]warning[/bold]"]
+    lines = captured.out.splitlines()
+    assert lines[0] == lines[1] and lines[0].isascii()  # one writer, one encoding choice
+    assert json.loads(lines[0]) == {"title": "Zoë's 🌙", "n": 1}
+
+
+def test_progress_on_term_dumb_prints_a_line_per_phase():
+    plain = Progress(Output.decide(stderr_terminal=True, dumb=True), console(terminal=True))
+    assert plain.mode == PLAIN
     plain.on_update(Status(phase="loading model"))
     plain.on_update(Status(phase="loading model"))
     plain.on_update(Status(phase="writing story"))
     assert plain.console.file.getvalue().splitlines() == ["dreamflow: loading model…", "dreamflow: writing story…"]
+    assert Progress(Output.decide(stderr_terminal=False), console(terminal=False)).mode == OFF
 
 
 def test_status_line_shows_phase_tokens_speed_rss_and_available():
