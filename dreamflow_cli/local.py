@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,9 @@ class GovernedModel:
     callback runs between two decode calls, which is exactly when llama.cpp may change threads."""
 
     def __init__(self, model: LoadedModel, choice: ThreadChoice, governor: Governor | None,
-                 gpu: GpuDecision | None = None):
+                 gpu: GpuDecision | None = None, clock: Callable[[], float] = time.perf_counter):
         self._model = model
+        self._clock = clock
         self._choice = choice
         self._gpu = gpu
         self.governor = governor
@@ -55,7 +56,7 @@ class GovernedModel:
         last = [0.0]
 
         def timed(count: int) -> None:
-            now = time.perf_counter()
+            now = self._clock()
             if count > 1:  # the first token's time is the prompt's
                 threads = governor.observe(now - last[0])
                 if threads is not None:

@@ -229,3 +229,27 @@ def test_interrupt_ends_stories_waiting_for_a_sequence_and_close_ends_the_rest(t
     assert isinstance(results[3], ModelError) and "closed" in results[3].message
     with pytest.raises(ModelError, match="closed before this story could start"):
         backend.generate(PROMPTS[0], max_tokens=BUDGET, sampling=SAMPLING, seed=1)
+
+
+def test_a_sharp_slowdown_mid_story_drops_a_llama_cpp_thread(test_model):
+    import llama_cpp.llama_cpp as low_level
+
+    from dreamflow_cli.threads import Governor, ThreadChoice
+
+    two = choose_profile(False, 2, None, {"n_threads": 2, "n_ctx": 512, "max_tokens": BUDGET})
+    # A clock the test drives: 15 ms a token, then 50 ms from the 12th token on (a neighbour
+    # arrived), so the governor's decision does not depend on this machine's real speed.
+    now = [0.0]
+    model = GovernedModel(load_model(test_model, two), ThreadChoice(2, "auto", "test"),
+                          Governor(2, window=4, settle=2, probe_after=10_000), clock=lambda: now[0])
+    try:
+        def neighbour_arrives(count):
+            now[0] += 0.050 if count >= 12 else 0.015
+
+        gen = model.generate(PROMPTS[0], max_tokens=BUDGET, sampling=SAMPLING, seed=1, on_token=neighbour_arrives)
+        assert gen.generated_tokens > 20
+        record = model.describe()["threads"]
+        assert [(c["from"], c["to"]) for c in record["changes"]] == [(2, 1)] and record["now"] == 1
+        assert low_level.llama_n_threads(model.llama._ctx.ctx) == 1  # llama.cpp itself now runs 1 thread
+    finally:
+        model.close()
