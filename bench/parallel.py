@@ -105,11 +105,15 @@ def story_run(b: suite.Bench, label: str, model: Path, threads: int | None, args
             "--standard", "--max-tokens", str(args.story_tokens), "--out", str(out), "--model", str(model)]
     if threads is not None:
         argv += ["--threads", str(threads)]
-    run = suite.run_child(label, argv, b.env, b.work)
-    meta = json.loads(Path(json.loads(run.out)["metadata_path"]).read_text())
-    backend = meta.get("backend") or {}
-    run.data = {"threads_flag": threads, "tokens_per_second": meta.get("tokens_per_second"),
-                "generated_tokens": meta.get("generated_tokens"), "threads": backend.get("threads")}
+    run = suite.run_child(label, argv, b.env, b.work, check=False)
+    run.data = {"threads_flag": threads, "tokens_per_second": None}
+    if run.rc == 0:  # a story the guard refused in every attempt has no speed to compare
+        meta = json.loads(Path(json.loads(run.out)["metadata_path"]).read_text())
+        backend = meta.get("backend") or {}
+        run.data.update(tokens_per_second=meta.get("tokens_per_second"), generated_tokens=meta.get("generated_tokens"),
+                        threads=backend.get("threads"))
+    else:
+        print(f"{label}: exit {run.rc}: {run.err.strip()[-300:]}", file=sys.stderr)
     shutil.rmtree(out, ignore_errors=True)
     return b.keep("threads", run)
 
@@ -141,9 +145,12 @@ def section_threads(b: suite.Bench, args: argparse.Namespace, models: dict[str, 
                 if neighbour is not None:
                     neighbour.kill()
                     neighbour.wait()
-            pol = suite.med([r.data["tokens_per_second"] for r in policy])
-            best_n, best = max(((n, suite.med([r.data["tokens_per_second"] for r in rs])) for n, rs in per_fixed.items()),
-                               key=lambda x: x[1])
+            def speed(rs: list[suite.Run]) -> float:
+                values = [r.data["tokens_per_second"] for r in rs if r.data["tokens_per_second"]]
+                return suite.med(values) if values else 0.0
+
+            pol = speed(policy)
+            best_n, best = max(((n, speed(rs)) for n, rs in per_fixed.items()), key=lambda x: x[1])
             ratio = pol / best if best else 0.0
             chosen = [(r.data.get("threads") or {}) for r in policy]
             seen = "; ".join(f"{c.get('threads', '?')}→{[ch['to'] for ch in c.get('changes', [])] or '–'}" for c in chosen)
