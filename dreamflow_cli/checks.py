@@ -469,6 +469,8 @@ PENALTIES = {
     "ending_replaced": 15,      # the gentle closing had to be used
     "name_fixed": 2,            # per misspelt name corrected
 }
+# A draft scoring this much ends the writing: each further draft costs as much time as the first.
+STOP_SCORE = 85
 
 
 @dataclass(frozen=True)
@@ -481,11 +483,18 @@ class Verdict:
 
     @property
     def passed_all(self) -> bool:
-        """Every check passed on the model's own text: no need to write another draft."""
+        """Every check passed on the model's own text."""
         return all(c.passed for c in self.checks) and not self.disqualified
 
+    @property
+    def good_enough(self) -> bool:
+        """No need to write another draft: on subject, nothing left unresolved, at most a small
+        repair (one echoed sentence removed, the gentle closing, a resolved worry)."""
+        return not self.disqualified and self.score >= STOP_SCORE
+
     def as_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "passed_all": self.passed_all, "disqualified": self.disqualified,
+        return {"score": self.score, "passed_all": self.passed_all, "good_enough": self.good_enough,
+                "disqualified": self.disqualified,
                 "checks": {c.name: c.as_dict() for c in self.checks}}
 
 

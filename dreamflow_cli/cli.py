@@ -130,6 +130,9 @@ def generate(
     age: Optional[int] = typer.Option(None, "--age", help="The child's age (1-12)."),
     theme: Optional[str] = typer.Option(None, "--theme", help="Where it happens, e.g. \"a snowy forest\"."),
     moral: Optional[str] = typer.Option(None, "--moral", help="A lesson to show gently, e.g. \"sharing\"."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", min=1, max=8,
+                                             help="Drafts to write at most; the best by the content checks is kept "
+                                                  "\\[default: 3]."),
     scenes: Optional[int] = typer.Option(None, "--scenes", help="Scenes and pictures (1-8) \\[default: 3]."),
     images: Optional[bool] = typer.Option(None, "--images/--no-images", help="Draw a picture per scene \\[default: on]."),
     seed: Optional[int] = typer.Option(None, "--seed",
@@ -193,7 +196,8 @@ def generate(
          "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,
          "memory_check": memory_check, "n_ctx": ctx, "n_batch": batch,
          "n_threads": threads, "max_tokens": max_tokens, "repack": repack, "parallel": parallel,
-         "gpu_layers": gpu_layers, "backend": backend, "base_url": ",".join(base_url) if base_url else None},
+         "gpu_layers": gpu_layers, "backend": backend, "base_url": ",".join(base_url) if base_url else None,
+         "candidates": candidates},
         config_path=config,
     )
     request = StoryRequest(prompt=prompt or "", name=settings.name, age=settings.age, scenes=settings.scenes,

@@ -1,9 +1,17 @@
 """From a request to a finished story text: the prompt, the model run, and the checks on its output.
 
-Sits between the engine (tokens) and the pipeline (files): everything about *what* the story says.
-A story is written in up to two model calls: the story itself, started for the model with an
+Sits between the backend (tokens) and the pipeline (files): everything about *what* the story says.
+A draft is written in up to two model calls: the story itself, started for the model with an
 opening line about the child, and, when the budget ran out before the child fell asleep, a short
-ending. The content guard checks the request before the model loads and every attempt after it.
+ending. The content guard checks the request before the model loads and every draft after it.
+
+Candidates: up to ``candidates`` drafts are written, each with its own derived seed, and the
+content checks (checks.py) judge each one; the best score is kept, the earliest on a tie, and
+writing stops as soon as a draft is good enough (checks.STOP_SCORE: on subject, nothing
+unresolved, at most a small repair). A draft with a blocked
+word, no story, or mostly instructions is thrown away; those are retried (``guard_retries`` more
+drafts at most) and never kept. A base model (no chat template) is given the opening of a story
+to continue instead of instructions (story.base_model_opening).
 """
 
 from __future__ import annotations
@@ -13,14 +21,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dreamflow_cli.config import Settings
 from dreamflow_cli.backend import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
+from dreamflow_cli.checks import Verdict, instruction_sentences, judge, request_words
+from dreamflow_cli.config import Settings
 from dreamflow_cli.errors import ContentBlockedError, ModelError
 from dreamflow_cli.guard import DEFAULT_LEVEL, Guard, build_guard, describe
 from dreamflow_cli.monitor import Status
 from dreamflow_cli.seeds import retry_seed
-from dreamflow_cli.story import (MAX_MORAL_CHARS, MAX_PROMPT_CHARS, MAX_THEME_CHARS, Story, TextReport, assemble,
-                                 build_prompt, closing_cue, draft, ending_from, ends_sleepily, sanitize_name, sanitize_text,
+from dreamflow_cli.story import SYSTEM_PROMPT as SYSTEM_PROMPT_TEXT
+from dreamflow_cli.story import (AGE_BANDS, MAX_MORAL_CHARS, MAX_PROMPT_CHARS, MAX_THEME_CHARS, Story, TextReport,
+                                 assemble, base_model_opening, build_prompt, caption_for, closing_cue, draft,
+                                 ending_from, ends_sleepily, sanitize_name, sanitize_text, split_scenes,
                                  story_opening)
 
 # Tokens kept back from the story for its ending, when the budget is big enough to share.
@@ -31,6 +42,8 @@ OPENING_TOKENS = 16
 # Below this many words an attempt is no story at all (the model stopped right after the opening).
 MIN_STORY_WORDS = 8
 TOO_SHORT = "too short"
+MOSTLY_INSTRUCTIONS = "mostly instructions"
+DEFAULT_CANDIDATES = 3
 
 RetryCallback = Callable[[int, list[str]], None]
 
@@ -49,35 +62,52 @@ class StoryRequest:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One try at the story: its seed and, if rejected, why."""
+    """One draft: its seed and either why it was thrown away or what the judge made of it."""
 
     seed: int
-    rejected_for: tuple[str, ...] = ()  # the guard words found, or (TOO_SHORT,)
+    rejected_for: tuple[str, ...] = ()  # the guard words found, or (TOO_SHORT,) / (MOSTLY_INSTRUCTIONS,)
+    score: int | None = None  # the judge's score of a usable draft
+    passed_all: bool = False
 
 
 @dataclass(frozen=True)
 class Composed:
     story: Story
-    generation: Generation  # the accepted attempt (its ending call included)
+    generation: Generation  # the kept draft (its ending call included)
     attempts: int
     history: tuple[Attempt, ...] = ()
     guard_level: str = DEFAULT_LEVEL
     report: TextReport | None = None
     ending_added: bool = False  # the model was asked for an ending after the budget ran out
+    verdict: Verdict | None = None  # the content checks of the kept draft
+    chosen: int = 1  # which draft was kept (1 = the first written)
+    candidates: int = 1  # the most drafts this story could have
+    draft_tokens: int = 0  # tokens generated over every draft
 
     def metadata(self) -> dict[str, object]:
         """What story.json records about how the text came to be."""
+        rejected = (TOO_SHORT, MOSTLY_INSTRUCTIONS)
         meta: dict[str, Any] = {
             "attempts": self.attempts,
             "retries": self.attempts - 1,
             "guard_level": self.guard_level,
             "guard_hits": [list(a.rejected_for) for a in self.history
-                           if a.rejected_for and a.rejected_for != (TOO_SHORT,)],
+                           if a.rejected_for and a.rejected_for[0] not in rejected],
             "short_attempts": sum(a.rejected_for == (TOO_SHORT,) for a in self.history),
             "attempt_seeds": [a.seed for a in self.history],
-            "accepted_seed": self.history[-1].seed if self.history else None,
+            "accepted_seed": self.history[self.chosen - 1].seed if self.history else None,
             "ending_added": self.ending_added,
+            "candidates": {
+                "limit": self.candidates,
+                "written": len(self.history),
+                "chosen": self.chosen,
+                "scores": [a.score for a in self.history],
+                "stopped_early": bool(self.verdict and self.verdict.good_enough and len(self.history) < self.candidates),
+                "draft_tokens": self.draft_tokens,
+            },
         }
+        if self.verdict is not None:
+            meta["checks"] = self.verdict.as_dict()
         if self.report is not None:
             meta.update(title_source=self.report.title_source, repeats_removed=self.report.repeats_removed,
                         repeated_ratio=self.report.repeated_ratio)
@@ -88,6 +118,10 @@ class Composed:
 
 def guard_from_settings(settings: Settings) -> Guard:
     return build_guard(settings.guard_level, settings.guard_extra_terms)
+
+
+def candidates_from_settings(settings: Settings) -> int:
+    return max(1, int(settings.candidates))
 
 
 def prepare_request(request: StoryRequest, settings: Settings) -> StoryRequest:
@@ -131,12 +165,34 @@ def _combine(first: Generation, second: Generation | None, budget: int) -> Gener
     )
 
 
-def _write_once(model: Backend, request: StoryRequest, system: str, user: str, seed: int,
-                settings: Settings, status: Status, budget: int) -> tuple[str, Generation, bool]:
-    """One attempt: the story, then (if it ran out or never got sleepy) a closing passage.
+@dataclass(frozen=True)
+class _Framing:
+    """How drafts are asked for: chat turns, or (a base model) a story's first page to continue."""
+
+    system: str
+    user: str
+    budget: int
+    title: str | None = None  # a base model's page title, which is the story's
+    page: str = ""  # a base model's page before the opening: the title and a blank line
+
+    def prompt(self, prefix: str) -> Prompt:
+        return Prompt(self.system, self.user, self.page + prefix) if self.title else Prompt(self.system, self.user,
+                                                                                               prefix)
+
+
+def _opening(request: StoryRequest, framing: _Framing, seed: int) -> str:
+    if framing.title:
+        return base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=seed)[1]
+    return story_opening(request.name, seed)
+
+
+def _write_once(model: Backend, request: StoryRequest, framing: _Framing, seed: int,
+                settings: Settings, status: Status) -> tuple[str, Generation, bool]:
+    """One draft: the story, then (if it ran out or never got sleepy) a closing passage.
     Returns (text, generation, ending_added)."""
     status.tokens = 0
     status.generation_started = None
+    budget = framing.budget
 
     def counter(offset: int) -> Callable[[int], None]:
         def on_token(count: int) -> None:
@@ -145,16 +201,16 @@ def _write_once(model: Backend, request: StoryRequest, system: str, user: str, s
             status.tokens = offset + count
         return on_token
 
-    opening = story_opening(request.name, seed)
+    opening = _opening(request, framing, seed)
     reserve = ending_reserve(budget)
-    first = model.generate(Prompt(system, user, opening), max_tokens=budget - reserve,
-                           sampling=settings.sampling(), seed=seed, on_token=counter(0))
+    first = model.generate(framing.prompt(opening), max_tokens=budget - reserve, sampling=settings.sampling(),
+                           seed=seed, on_token=counter(0))
     text = draft(opening + first.text)
     left = budget - first.generated_tokens
     if not (reserve and left >= reserve // 2 and text) or (first.finish_reason == "stop" and ends_sleepily(text)):
         return text, _combine(first, None, budget), False
     cue = closing_cue(request.name, seed)
-    ending_prompt = Prompt(system, user, f"{text}\n\n{cue}")
+    ending_prompt = framing.prompt(f"{text}\n\n{cue}")
     room = model.profile.n_ctx - model.count_tokens(ending_prompt)
     if room < MIN_STORY_TOKENS:  # a context cut very small: the story stands as it is
         return text, _combine(first, None, budget), False
@@ -162,6 +218,16 @@ def _write_once(model: Backend, request: StoryRequest, system: str, user: str, s
                             seed=seed, on_token=counter(first.generated_tokens))
     ending = ending_from(cue + second.text)
     return f"{text}\n\n{ending}", _combine(first, second, budget), True
+
+
+@dataclass(frozen=True)
+class _Draft:
+    number: int
+    story: Story
+    report: TextReport
+    generation: Generation
+    ending_added: bool
+    verdict: Verdict
 
 
 def compose(
@@ -173,34 +239,62 @@ def compose(
     *,
     on_retry: RetryCallback | None = None,
 ) -> Composed:
-    """Write the story. An attempt whose text holds a blocked word (or no story) is thrown away
-    and written again with the next derived seed, ``guard_retries`` times at most; then
-    ContentBlockedError names the words. ``on_retry(retry_number, words)`` fires before each retry.
-    Nothing here writes files, so a rejected text never reaches the disk."""
+    """Write up to ``candidates`` drafts and keep the best (see the module's docstring). A draft
+    with a blocked word, no story or mostly instructions is thrown away and written again with the
+    next derived seed, ``guard_retries`` times at most; when no usable draft is left,
+    ContentBlockedError names the words (or ModelError says there was no story).
+    ``on_retry(retry_number, words)`` fires before each such retry. Nothing here writes files,
+    so a rejected text never reaches the disk."""
     guard = guard_from_settings(settings)
     retries = settings.guard_retries
-    system, user, budget = _fitted_prompt(model, request)
-    status.max_tokens = budget
+    limit = candidates_from_settings(settings)
+    framing = _framing(model, request)
+    status.max_tokens = framing.budget
+    instructions = instruction_sentences(SYSTEM_PROMPT_TEXT, framing.user or _chat_user(request, framing.budget),
+                                         *(band.style for band in AGE_BANDS.values()))
 
+    own_words = request_words(request.prompt, request.name, request.theme, request.moral)
     history: list[Attempt] = []
-    for attempt in range(1, retries + 2):
-        attempt_seed = retry_seed(seed, attempt)
-        text, generation, ending_added = _write_once(model, request, system, user, attempt_seed,
-                                                     settings, status, budget)
-        story, report = assemble(text, request.prompt, request.scenes)
+    best: _Draft | None = None
+    usable = thrown = 0
+    tokens = 0
+    while usable < limit and thrown <= retries:
+        number = len(history) + 1
+        attempt_seed = retry_seed(seed, number)
+        text, generation, ending_added = _write_once(model, request, framing, attempt_seed, settings, status)
+        tokens += generation.generated_tokens
+        story, report = assemble(text, request.prompt, request.scenes, title=framing.title)
         words = len(story.text.split())
         found = guard.find(story.all_text()) if words >= MIN_STORY_WORDS else [TOO_SHORT]
-        history.append(Attempt(attempt_seed, tuple(found)))
+        verdict = None
         if not found:
-            return Composed(story, generation, attempt, tuple(history), guard.level, report, ending_added)
-        if attempt <= retries and on_retry is not None:
-            on_retry(attempt, found)
+            verdict = judge(story.scenes, prompt=request.prompt, name=request.name, instructions=instructions,
+                            split=split_scenes, own_words=own_words)
+            if verdict.disqualified:
+                found = [MOSTLY_INSTRUCTIONS]
+        if found:
+            history.append(Attempt(attempt_seed, tuple(found)))
+            thrown += 1
+            if thrown <= retries and on_retry is not None and found[0] != MOSTLY_INSTRUCTIONS:
+                on_retry(thrown, found)
+            continue
+        assert verdict is not None
+        history.append(Attempt(attempt_seed, (), verdict.score, verdict.passed_all))
+        usable += 1
+        judged = Story(story.title, verdict.scenes, tuple(caption_for(p) for p in verdict.scenes))
+        if best is None or verdict.score > best.verdict.score:
+            best = _Draft(number, judged, report, generation, ending_added, verdict)
+        if verdict.good_enough:
+            break
 
-    blocked = [w for a in history for w in a.rejected_for if w != TOO_SHORT]
+    if best is not None:
+        return Composed(best.story, best.generation, len(history), tuple(history), guard.level, best.report,
+                        best.ending_added, best.verdict, best.number, limit, tokens)
+    blocked = [w for a in history for w in a.rejected_for if w not in (TOO_SHORT, MOSTLY_INSTRUCTIONS)]
     tries = f"{len(history)} attempt{'s' if len(history) > 1 else ''}"
     if not blocked:
         raise ModelError(f"the model wrote no usable story in {tries}",
-                         "try another --seed, a larger --max-tokens, or a bigger model")
+                         "try another --seed, a larger --max-tokens, or a bigger model (dreamflow download-model --list)")
     raise ContentBlockedError(
         f"every story the model wrote contained words blocked for bedtime ({describe(dict.fromkeys(blocked))}) "
         f"after {tries}; nothing was saved",
@@ -208,10 +302,21 @@ def compose(
     )
 
 
-def _fitted_prompt(model: Backend, request: StoryRequest) -> tuple[str, str, int]:
-    """(system, user, budget): the token budget is what the context really leaves after the
-    prompt, and the word target asked for follows the part of it the story may use."""
+def _chat_user(request: StoryRequest, budget: int) -> str:
+    return build_prompt(request.prompt, name=request.name, age=request.age, max_tokens=budget,
+                        theme=request.theme, moral=request.moral, scenes=request.scenes)[1]
+
+
+def _framing(model: Backend, request: StoryRequest) -> _Framing:
+    """How to ask, and the token budget: what the context really leaves after the prompt (the
+    word target asked for follows the part of it the story may use)."""
     budget = model.profile.max_tokens
+    if not model.has_chat_template:
+        title, opening = base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=0)
+        page = f"{title}\n\n"
+        prompt_tokens = model.count_tokens(Prompt("", "", page + opening)) + OPENING_TOKENS
+        budget = fit_max_tokens(prompt_tokens, budget, model.profile.n_ctx)
+        return _Framing("", "", budget, title, page)
     for _ in range(2):
         story_tokens = budget - ending_reserve(budget)
         system, user = build_prompt(request.prompt, name=request.name, age=request.age, max_tokens=story_tokens,
@@ -221,4 +326,4 @@ def _fitted_prompt(model: Backend, request: StoryRequest) -> tuple[str, str, int
         if room >= budget:
             break
         budget = room
-    return system, user, budget
+    return _Framing(system, user, budget)

@@ -200,7 +200,7 @@ class Settings:
         (), "DREAMFLOW_GUARD_EXTRA_TERMS", check=guard.parse_terms, doc="More words the guard blocks.")
     candidates: int = setting(
         3, "DREAMFLOW_CANDIDATES", low=1, high=8,
-        doc="Drafts written at most per story; the best by the content checks is kept (stops early when one passes all).")
+        doc="Drafts written at most per story; the best by the content checks is kept (stops early when one is good enough).")
     temperature: float = setting(0.6, "DREAMFLOW_TEMPERATURE", low=0, high=2, doc="Sampling temperature.")
     top_p: float = setting(0.9, low=0, high=1, doc="Nucleus sampling cut-off.")
     top_k: int = setting(40, low=0, high=1000, doc="Top-k sampling (0 = off).")

@@ -61,6 +61,8 @@ class StoryResult:
             "peak_rss_bytes": meta["peak_rss_bytes"],
             "model_path": meta["model"]["path"],
             "seed": meta["seed"],
+            "checks": meta.get("checks"),  # the content checks of the kept draft, and its score
+            "candidates": meta.get("candidates"),  # drafts written, which one was kept, every score
         }
 
 

@@ -36,6 +36,10 @@ def sentence_final(text: str) -> bool:
     return text.rstrip().rstrip("\"'”’)").endswith((".", "!", "?")) and not text.rstrip().endswith("..")
 
 
+# One draft per attempt: these tests follow the guard's retries, not the candidates.
+ONE = Settings(candidates=1)
+
+
 @pytest.fixture(scope="module")
 def model(test_model):
     profile = choose_profile(False, os.cpu_count() or 1, {}, {"max_tokens": 64})
@@ -148,7 +152,7 @@ def test_words_the_model_always_writes_exhaust_the_retries_and_nothing_is_saved(
     # Find a word the real model writes in every attempt this seed will make (the default
     # guard_retries is 3: four attempts), then block it for the CLI run.
     request = prepare_request(StoryRequest("a sleepy dragon", name="Mia", scenes=3), Settings())
-    texts = [compose(model, request, Settings(), retry_seed(3, n), Status()).story.all_text() for n in range(1, 5)]
+    texts = [compose(model, request, ONE, retry_seed(3, n), Status()).story.all_text() for n in range(1, 5)]
     common = set.intersection(*map(words_of, texts)) - {"sleepy", "dragon", "mia"}
     assert common, texts
     word = max(sorted(common), key=len)
@@ -167,13 +171,13 @@ def test_words_the_model_always_writes_exhaust_the_retries_and_nothing_is_saved(
 
 def test_a_guard_hit_regenerates_with_the_next_seed(model):
     request = prepare_request(StoryRequest("a quiet owl", name="Noah", scenes=2), Settings())
-    first = compose(model, request, Settings(), 11, Status())
-    second = compose(model, request, Settings(), retry_seed(11, 2), Status())
+    first = compose(model, request, ONE, 11, Status())
+    second = compose(model, request, ONE, retry_seed(11, 2), Status())
     only_first = sorted(words_of(first.story.all_text()) - words_of(second.story.all_text()) - {"quiet", "owl", "noah"})
     assert only_first, (first.story.text, second.story.text)
     word = only_first[0]
 
-    settings = Settings(guard_retries=2, guard_extra_terms=(word,))
+    settings = Settings(guard_retries=2, guard_extra_terms=(word,), candidates=1)
     calls: list[tuple[int, list[str]]] = []
     composed = compose(model, request, settings, 11, Status(), on_retry=lambda n, found: calls.append((n, found)))
     assert calls == [(1, [word])]
@@ -187,7 +191,7 @@ def test_a_guard_hit_regenerates_with_the_next_seed(model):
 
 def test_retries_are_bounded_by_guard_retries(model):
     request = prepare_request(StoryRequest("a quiet owl", name="Noah", scenes=2), Settings())
-    settings = Settings(guard_retries=1, guard_extra_terms=("noah",))
+    settings = Settings(guard_retries=1, guard_extra_terms=("noah",), candidates=1)
     calls: list[int] = []
     with pytest.raises(ContentBlockedError) as info:
         # The name is blocked only for the output here: prepare_request ran with plain settings.
