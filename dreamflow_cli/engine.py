@@ -17,6 +17,7 @@ from typing import Any, Iterator, Mapping
 
 from dreamflow_cli.backend import MIN_STORY_TOKENS, Generation, Prompt, TokenCallback, fit_max_tokens
 from dreamflow_cli.errors import ConfigError, ModelError, NotEnoughMemoryError
+from dreamflow_cli.threads import cap_threads
 
 __all__ = ["MIN_STORY_TOKENS", "Generation", "LoadedModel", "Profile", "choose_profile", "fit_max_tokens",
            "load_model"]
@@ -52,12 +53,6 @@ class Profile:
 
 def profile_key(low_memory: bool) -> str:
     return "low_memory" if low_memory else "standard"
-
-
-def cap_threads(requested: int, cores: int) -> int:
-    """Never more llama.cpp threads than cores: extra threads only contend (measured: a 2-core
-    machine ran 40x slower at 4 threads with a busy neighbour, and --threads 10000 never finished)."""
-    return max(1, min(requested, cores))
 
 
 def default_profile_values(key: str, cores: int) -> dict[str, int | bool]:

@@ -120,8 +120,9 @@ def _pause(name: str) -> None:
     except (OSError, AttributeError):
         pass
     deadline = time.monotonic() + 120  # a forgotten test must not hang forever
-    while time.monotonic() < deadline:
-        time.sleep(0.05)  # the handler raises out of this sleep
+    while time.monotonic() < deadline and _State.pending is None:
+        time.sleep(0.05)  # in the main thread the handler raises out of this sleep
+    checkpoint()  # a worker thread (a batch) stops here once the main thread has the signal
 
 
 def add_cleanup(action: Callable[[], None]) -> int:

@@ -71,9 +71,16 @@ def others_busy_cores(before: CpuReading, after: CpuReading) -> float:
     return max(0.0, others / wall)
 
 
+def cap_threads(requested: int, cores: int) -> int:
+    """Never more llama.cpp threads than cores, whoever asked: extra threads only contend
+    (--threads 10000 spawned 10,000 threads and never finished; issue 13)."""
+    return max(1, min(int(requested), cores))
+
+
 def choose_threads(cores: int, cap: int, others_busy: float | None, *, forced: int | None = None) -> ThreadChoice:
     """``cap``: the profile's thread count (already at most ``cores``); ``forced``: --threads."""
     if forced is not None:
+        forced = cap_threads(forced, cores)
         return ThreadChoice(forced, "fixed", f"{forced} thread{'s' if forced != 1 else ''} as configured")
     cap = max(1, min(cap, cores))
     if others_busy is None:

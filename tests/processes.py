@@ -28,13 +28,26 @@ class Child:
                                      text=True, cwd=cwd, env=full_env)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self.stdout_lines: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._pump_stdout, daemon=True).start()
 
     def _pump(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.lines.put(line)
         self.lines.put("")  # end of stream
+
+    def _pump_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout_lines.append(line)
+
+    def wait_for_stdout_lines(self, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.stdout_lines) < count:
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.stdout_lines
+            time.sleep(0.02)
 
     def wait_for(self, text: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -51,14 +64,13 @@ class Child:
         raise AssertionError(f"no {text!r} within {timeout} s: {''.join(self.seen)}")
 
     def finish(self, timeout: float = 120) -> tuple[int, str, str]:
-        assert self.proc.stdout is not None
-        stdout = self.proc.stdout.read()
         code = self.proc.wait(timeout=timeout)
         while True:
             line = self.lines.get(timeout=timeout)
             if line == "":
                 break
             self.seen.append(line)
-        return code, stdout, "".join(self.seen)
+        time.sleep(0.1)  # the stdout reader's last lines
+        return code, "".join(self.stdout_lines), "".join(self.seen)
 
 

@@ -124,9 +124,10 @@ def test_sigterm_in_a_batch_keeps_finished_stories_and_removes_the_unfinished_on
     prompts = isolated / "prompts.txt"
     prompts.write_text("a sleepy fox\na quiet owl\n")
     child = Child(["generate", "--prompts-file", str(prompts), "--models-dir", str(models_dir), "--threads", "1",
-                   "--max-tokens", "40", "--seed", "2", "--no-images", "--out", str(out), "--json"],
+                   "--max-tokens", "40", "--seed", "2", "--no-images", "--out", str(out), "--json", "--parallel", "1"],
                   isolated, {"DREAMFLOW_TEST_PAUSE_AT": "writing story#2"})
-    child.wait_for("paused at writing story")
+    child.wait_for_stdout_lines(1)  # the first story is reported…
+    child.wait_for("paused at writing story")  # …and the second is being written
     child.proc.send_signal(signal.SIGTERM)
     code, stdout, stderr = child.finish()
     assert code == 143, stderr
@@ -134,6 +135,27 @@ def test_sigterm_in_a_batch_keeps_finished_stories_and_removes_the_unfinished_on
     first = json.loads(stdout.splitlines()[0])
     assert first["status"] == "ok" and len(stdout.splitlines()) == 1
     assert [p.name for p in out.iterdir()] == [Path(first["story_dir"]).name]  # no staging folder left
+
+
+@posix_only
+def test_sigterm_while_parallel_stories_are_written_leaves_only_whole_stories(isolated, models_dir):
+    out = isolated / "stories"
+    prompts = isolated / "prompts.txt"
+    prompts.write_text("a sleepy fox\na quiet owl\na calm bear\n")
+    child = Child(["generate", "--prompts-file", str(prompts), "--models-dir", str(models_dir), "--threads", "1",
+                   "--max-tokens", "200", "--seed", "2", "--no-images", "--out", str(out), "--parallel", "2"],
+                  isolated)
+    deadline = time.monotonic() + 120
+    while sum(p.name.startswith(STAGING_PREFIX) for p in (out.iterdir() if out.exists() else [])) < 2:
+        assert child.proc.poll() is None and time.monotonic() < deadline, child.finish()
+        time.sleep(0.02)  # synchronised on the two staging folders: both stories are in flight
+    child.proc.send_signal(signal.SIGTERM)
+    code, stdout, stderr = child.finish()
+    assert code == 143, stderr
+    assert "Interrupted (SIGTERM" in stderr and "Traceback" not in stderr
+    for folder in out.iterdir():  # whatever had finished is whole; nothing else is left
+        assert not folder.name.startswith(STAGING_PREFIX)
+        assert (folder / "story.json").is_file() and str(folder) in stdout
 
 
 @posix_only

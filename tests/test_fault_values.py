@@ -117,6 +117,12 @@ def test_cap_threads_is_a_pure_function():
     assert cap_threads(3, cores=1) == 1
 
 
+def test_a_forced_thread_count_is_capped_too():
+    from dreamflow_cli.threads import choose_threads
+
+    assert choose_threads(cores=2, cap=2, others_busy=None, forced=10000).threads == 2
+
+
 def test_choose_profile_caps_flags_and_config_and_records_the_request():
     profile = choose_profile(False, cores=2, configured={"standard": {"n_threads": 9999}})
     assert profile.n_threads == 2 and profile.threads_capped_from == 9999
@@ -142,6 +148,7 @@ def test_too_many_threads_run_capped_and_say_so(runner, isolated, models_dir, mo
     assert summary["profile"]["n_threads"] == 2
     meta = json.loads(Path(summary["metadata_path"]).read_text())
     assert meta["profile"]["n_threads"] == 2 and meta["profile"]["threads_capped_from"] == 10000
+    assert meta["backend"]["threads"]["threads"] == 2  # what llama.cpp actually ran with
     assert "10000 threads asked for" in result.stderr and "using 2" in result.stderr
 
 
