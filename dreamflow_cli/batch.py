@@ -84,7 +84,8 @@ class Summary:
 
 def _request_from_json(obj: Any, defaults: StoryRequest) -> StoryRequest:
     if not isinstance(obj, dict):
-        raise ValueError("a JSON line must be an object with a \"prompt\"")
+        raise ValueError(f"a JSON line must be an object with a \"prompt\", not {type(obj).__name__} "
+                         "(e.g. {\"prompt\": \"a sleepy fox\"})")
     unknown = sorted(set(obj) - {"prompt", *LINE_OPTIONS})
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(unknown)}; accepted: prompt, {', '.join(LINE_OPTIONS)}")
@@ -103,6 +104,20 @@ def _request_from_json(obj: Any, defaults: StoryRequest) -> StoryRequest:
     return replace(defaults, **fields)
 
 
+def _json_line(line: str) -> Any:
+    """The JSON value of a line meant as JSON, or None for a plain-text prompt. ``{`` always
+    starts JSON; ``[`` does when the line parses (``[1, 2]`` is a mistake, not a story about
+    numbers; ``[draft] a bear`` is a prompt)."""
+    if not line.startswith(("{", "[")):
+        return None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        if line.startswith("{"):
+            raise ValueError(f"invalid JSON ({exc.msg})") from None
+        return None
+
+
 def parse_prompts(text: str, defaults: StoryRequest, base_seed: int | None) -> list[BatchItem]:
     """Turn a prompts file into items; a bad line becomes an item with an error, not an exception."""
     items: list[BatchItem] = []
@@ -111,16 +126,13 @@ def parse_prompts(text: str, defaults: StoryRequest, base_seed: int | None) -> l
         if not line or line.startswith("#"):
             continue
         try:
-            if line.startswith("{"):
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"invalid JSON ({exc.msg})") from None
-                request = _request_from_json(obj, defaults)
-            else:
-                request = replace(defaults, prompt=line)
-        except (ValueError, DreamflowError) as exc:
-            items.append(BatchItem(number, None, getattr(exc, "message", None) or str(exc)))
+            obj = _json_line(line)
+            request = replace(defaults, prompt=line) if obj is None else _request_from_json(obj, defaults)
+        except DreamflowError as exc:  # a bad option value: keep what is accepted in the message
+            items.append(BatchItem(number, None, f"{exc.message} ({exc.hint})" if exc.hint else exc.message))
+            continue
+        except ValueError as exc:
+            items.append(BatchItem(number, None, str(exc)))
             continue
         if request.seed is None and base_seed is not None:
             request = replace(request, seed=line_seed(base_seed, number))
