@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -18,7 +19,7 @@ from dreamflow_cli import __version__, signals
 from dreamflow_cli.config import AUTO, KEYS, Settings, load_settings, starter_config, user_config_dir
 from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli.engine import choose_profile, default_profile_values
-from dreamflow_cli.errors import (EXIT_BATCH_PARTIAL, EXIT_NO_SPACE, EXIT_UNEXPECTED, EXIT_USAGE, DreamflowError,
+from dreamflow_cli.errors import (EXIT_BATCH_PARTIAL, EXIT_BROKEN_PIPE, EXIT_NO_SPACE, EXIT_UNEXPECTED, EXIT_USAGE, DreamflowError,
                                   UsageError)
 from dreamflow_cli.storage import atomic_write, ensure_writable_dir, file_problem
 from dreamflow_cli.ui import Output, Progress, error_line, stderr_console
@@ -73,8 +74,9 @@ def render_failure(exc: BaseException) -> int:
         return interrupted.exit_code
     if isinstance(exc, BrokenPipeError):
         # The reader (`| head`) went away; there is no one left to tell.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_UNEXPECTED
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     if isinstance(exc, TyperException):  # Typer's usage errors: bad option, bad value, missing argument
         ctx = getattr(exc, "ctx", None)
         command = ctx.command_path if ctx is not None else "dreamflow"

@@ -20,6 +20,7 @@ EXIT_NO_SPACE = 8  # the disk (or quota) is full: nothing half-written is left b
 EXIT_INTERRUPTED = 130  # SIGINT, Ctrl-C
 EXIT_HANGUP = 129  # SIGHUP, the terminal closed
 EXIT_TERMINATED = 143  # SIGTERM
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head`)
 
 
 class DreamflowError(Exception):

@@ -134,3 +134,16 @@ def test_debug_traceback_is_only_for_unexpected_errors(runner, isolated):
     result = invoke(runner, "generate", "a fox", "--ctx", "0", env={"DREAMFLOW_DEBUG": "1"})
     assert result.exit_code == 2 and "Error: --ctx" in result.stderr
     assert json.dumps(result.stdout) == '""'
+
+
+@posix_only
+def test_a_reader_that_went_away_is_exit_141_and_quiet(isolated):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no reader at all: the first write fails with EPIPE
+    try:
+        proc = subprocess.run([dreamflow_script(), "config", "show", "--json"], cwd=isolated, stdout=write_end,
+                              stderr=subprocess.PIPE, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == b""  # nobody is reading: no error, no "Exception ignored"
