@@ -276,7 +276,9 @@ def _read_prompts(source: str) -> str:
             if sys.stdin is None:  # closed (<&-), not merely empty
                 raise UsageError("--prompts-file - reads standard input, but it is closed",
                                  "pipe the prompts in (… | dreamflow generate --prompts-file -) or name a file")
-            return sys.stdin.read()
+            # Bytes, decoded strictly: the text layer may be set to replace or escape bad bytes.
+            stream = getattr(sys.stdin, "buffer", None)
+            return stream.read().decode("utf-8") if stream is not None else sys.stdin.read()
         problem = file_problem(Path(source))
         if problem is not None:
             raise UsageError(f"prompts file {source} {problem}", "check the path")
