@@ -18,7 +18,7 @@ from typer.exceptions import TyperException
 from dreamflow_cli import __version__, signals
 from dreamflow_cli.config import AUTO, KEYS, Settings, load_settings, starter_config, user_config_dir
 from dreamflow_cli.endpoints import shown_setting
-from dreamflow_cli.engine import choose_profile, default_profile_values
+from dreamflow_cli import profiles
 from dreamflow_cli.errors import (EXIT_BATCH_PARTIAL, EXIT_BROKEN_PIPE, EXIT_NO_SPACE, EXIT_UNEXPECTED, EXIT_USAGE, DreamflowError,
                                   UsageError)
 from dreamflow_cli.storage import atomic_write, ensure_writable_dir, file_problem
@@ -332,7 +332,7 @@ def _generate_batch(source: str, defaults: StoryRequest, settings: Settings, out
 
 
 def _profile_defaults(profile: str) -> dict[str, int | bool]:
-    return default_profile_values(profile, os.cpu_count() or 1)
+    return profiles.default_values(profile, os.cpu_count() or 1)
 
 
 @config_app.command("init")
@@ -366,17 +366,16 @@ def config_show(
     """Show the effective settings and where each came from."""
     output = Output.detect(as_json=as_json)
     settings = load_settings({"low_memory": low_memory}, config_path=config)
-    # With "auto" the run decides; show the standard values it starts from.
-    profile = choose_profile(settings.low_memory is True, os.cpu_count() or 1, settings.profile_config,
-                             settings.profile_flags)
+    # With "auto" the run decides; show the values of the profile it starts from.
+    profile = profiles.choose_profile(settings.low_memory, os.cpu_count() or 1, settings.profile_config,
+                                      settings.profile_flags)
     rows = []
     for spec in KEYS:
         value = shown_setting(spec.name, getattr(settings, spec.name))
         rows.append((spec.name, None if value is None else str(value) if isinstance(value, Path) else value,
                      settings.sources.get(spec.name, "default")))
-    for field_name in ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack"):
-        section = profile.name.replace("-", "_")
-        name = f"profile.{section}.{field_name}"
+    for field_name in profiles.VALUE_KEYS:
+        name = f"profile.{profiles.PROFILES[profile.name].table}.{field_name}"
         rows.append((name, getattr(profile, field_name), settings.sources.get(name, "default")))
     if output.as_json:
         output.emit({"config_file": str(settings.config_path) if settings.config_path else None,

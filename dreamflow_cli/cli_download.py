@@ -122,13 +122,14 @@ def _warn_if_too_big(target: Target, output: Output) -> None:
     entry = find_entry(target.name) if target.name else None
     if entry is None:
         return
-    from dreamflow_cli.engine import PROFILE_DEFAULTS
+    from dreamflow_cli import profiles
     from dreamflow_cli.memory import memory_readings
     from dreamflow_cli.preflight import download_warning
 
     from dreamflow_cli.estimate import estimate_ram_bytes
 
-    need = estimate_ram_bytes(entry, PROFILE_DEFAULTS["low_memory"], profile="low-memory")
+    smallest = profiles.smallest()
+    need = estimate_ram_bytes(entry, profiles.PROFILES[smallest].values, profile=smallest)
     warning = download_warning(entry.name, need, memory_readings().usable_total)
     if warning:
         output.warn(warning)

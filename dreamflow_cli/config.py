@@ -18,14 +18,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, get_args, get_origin, get_type_hints
 
-from dreamflow_cli import guard
+from dreamflow_cli import guard, profiles
+from dreamflow_cli.profiles import MemoryMode
 from dreamflow_cli.errors import ConfigError
 from dreamflow_cli.storage import file_problem
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
-PROFILE_NAMES = ("standard", "low_memory")
-PROFILE_KEYS = ("n_ctx", "n_batch", "n_threads", "max_tokens", "repack")
+PROFILE_KEYS = profiles.VALUE_KEYS
 ENV_CONFIG = "DREAMFLOW_CONFIG"
 AUTO = "auto"
 
@@ -158,10 +158,13 @@ class Key:
 
 def setting(default: Any, *env: str, low: float | None = None, high: float | None = None,
             choices: tuple[str, ...] = (), doc: str = "", auto: bool = False,
-            check: Callable[[Any], Any] | None = None) -> Any:
+            check: Callable[[Any], Any] | None = None, kind: type | None = None) -> Any:
     """One row of the settings table: a ``Settings`` field with everything else the key needs.
-    The field's annotation is the key's type; ``env`` names earlier-wins environment variables."""
-    spec = {"env": env, "low": low, "high": high, "choices": choices, "doc": doc, "auto": auto, "check": check}
+    The field's annotation is the key's type (``kind`` when what is written differs, e.g. the
+    true/false/auto words ``check`` turns into a MemoryMode); ``env`` names earlier-wins
+    environment variables."""
+    spec = {"env": env, "low": low, "high": high, "choices": choices, "doc": doc, "auto": auto, "check": check,
+            "kind": kind}
     return field(default=default, metadata={_SPEC: spec})
 
 
@@ -180,8 +183,8 @@ class Settings:
         Path("models"), "DREAMFLOW_MODELS_DIR",
         doc="Where downloaded GGUF models live (relative paths are from the working directory).")
     out_dir: Path = setting(Path("stories"), "DREAMFLOW_OUT_DIR", doc="Where story folders are written.")
-    low_memory: bool | str = setting(
-        AUTO, "DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE", auto=True,
+    low_memory: MemoryMode = setting(
+        MemoryMode.AUTO, "DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE", auto=True, kind=bool, check=MemoryMode.of,
         doc="Low-memory profile: true, false, or auto (standard when it fits with headroom).")
     scenes: int = setting(3, "DREAMFLOW_SCENES", low=1, high=8, doc="Scenes (and pictures) per story.")
     images: bool = setting(True, "DREAMFLOW_IMAGES", doc="Draw one placeholder picture per scene.")
@@ -270,8 +273,13 @@ def _kind_of(hint: Any) -> type:
 def keys_of(table: type) -> tuple[Key, ...]:
     """The keys of a settings table: its fields made with ``setting(...)``, in order."""
     hints = get_type_hints(table)
-    return tuple(Key(f.name, _kind_of(hints[f.name]), f.default, **f.metadata[_SPEC])
-                 for f in fields(table) if _SPEC in f.metadata)
+    keys = []
+    for f in fields(table):
+        if _SPEC in f.metadata:
+            spec = dict(f.metadata[_SPEC])
+            kind = spec.pop("kind") or _kind_of(hints[f.name])
+            keys.append(Key(f.name, kind, f.default, **spec))
+    return tuple(keys)
 
 
 KEYS: tuple[Key, ...] = keys_of(Settings)
@@ -351,12 +359,13 @@ def read_config_file(path: Path) -> dict[str, Any]:
 def _profile_tables(raw: Mapping[str, Any], path: Path) -> dict[str, dict[str, int | bool]]:
     """The [profile.standard] and [profile.low_memory] tables."""
     section = raw.get("profile", {})
-    accepted = f"write [profile.standard] or [profile.low_memory] with keys {', '.join(PROFILE_KEYS)}"
+    written = " or ".join(f"[profile.{t}]" for t in profiles.tables())
+    accepted = f"write {written} with keys {', '.join(PROFILE_KEYS)}"
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: profile must be a table", accepted)
     tables: dict[str, dict[str, int | bool]] = {}
     for profile, table in section.items():
-        if profile not in PROFILE_NAMES or not isinstance(table, dict):
+        if profile not in profiles.tables() or not isinstance(table, dict):
             raise ConfigError(f"{path}: unknown profile table profile.{profile}", accepted)
         for key, value in table.items():
             if key not in PROFILE_KEYS:
@@ -437,9 +446,12 @@ def starter_config(defaults: Callable[[str], Mapping[str, int | bool]]) -> dict[
     for key in KEYS:
         if key.default is None:
             continue  # TOML has no null; unset keys are documented in config.example.toml
+        if isinstance(key.default, MemoryMode):
+            doc[key.name] = key.default.value
+            continue
         if isinstance(key.default, tuple):
             doc[key.name] = list(key.default)
             continue
         doc[key.name] = str(key.default) if isinstance(key.default, Path) else key.default
-    doc["profile"] = {profile: dict(defaults(profile)) for profile in PROFILE_NAMES}
+    doc["profile"] = {profile: dict(defaults(profile)) for profile in profiles.tables()}
     return doc

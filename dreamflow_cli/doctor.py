@@ -21,14 +21,14 @@ from typing import Any, Callable, Mapping, Sequence
 from dreamflow_cli import __version__
 from dreamflow_cli.catalog import CATALOG, EMBEDDED_MODEL, CatalogEntry, recommend_model
 from dreamflow_cli.catalog import Recommendation as ModelChoice
-from dreamflow_cli.config import AUTO, KEYS, PROFILE_KEYS, Settings, load_settings
+from dreamflow_cli.config import KEYS, PROFILE_KEYS, Settings, load_settings
 from dreamflow_cli.endpoints import shown_setting
-from dreamflow_cli.engine import Profile, choose_profile, profile_key
+from dreamflow_cli import profiles
+from dreamflow_cli.profiles import DEFAULT_HEADROOM_BYTES, MemoryMode, Profile, Recommendation
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError
 from dreamflow_cli.gpu import GpuCapabilities, decide_gpu_layers, read_capabilities, split_memory
 from dreamflow_cli.estimate import (
-    DEFAULT_HEADROOM_BYTES, MemoryEstimate, ModelShape, Recommendation, estimate_entry,
-    estimate_profiles, recommend_profile,
+    MemoryEstimate, ModelShape, estimate_entry, estimate_profiles,
 )
 from dreamflow_cli.memory import MemoryReadings, memory_readings
 from dreamflow_cli.modelfile import (
@@ -115,7 +115,7 @@ def ram_check(readings: MemoryReadings, smallest_need: int | None) -> Check:
     if readings.usable_total < SMALL_MACHINE_BYTES:
         where = "this container" if cg is not None and cg.limit < readings.total else "this machine"
         return Check("RAM", WARN, detail + f"; {where} has less than 8 GB",
-                     "use the low-memory profile: --low-memory, or low_memory = true in the config")
+                     profiles.how_to_use(profiles.smallest()))
     return Check("RAM", PASS, detail)
 
 
@@ -246,10 +246,7 @@ def memory_check(estimates: Mapping[str, MemoryEstimate], rec: Recommendation, c
         return Check("memory estimate", WARN, detail, "see the RAM check")
     if rec.profile == configured or _fits_with_headroom(estimates, configured, rec):
         return Check("memory estimate", PASS, detail)
-    flag = "--low-memory" if rec.profile == "low-memory" else "--standard"
-    value = "true" if rec.profile == "low-memory" else "false"
-    return Check("memory estimate", WARN, detail,
-                 f"use the {rec.profile} profile: {flag}, or low_memory = {value} in the config")
+    return Check("memory estimate", WARN, detail, profiles.how_to_use(rec.profile))
 
 
 def _fits_with_headroom(estimates: Mapping[str, MemoryEstimate], configured: str, rec: Recommendation) -> bool:
@@ -421,7 +418,7 @@ def run_doctor(
     _model_checks(report, settings, verify)
     _memory_checks(report, settings, headroom)
     chosen = report.recommendation.profile if report.recommendation else None
-    report.checks.append(gpu_check(gpu(), getattr(settings, "gpu_layers", AUTO),
+    report.checks.append(gpu_check(gpu(), settings.gpu_layers,
                                    report.info.block_count if report.info is not None else None,
                                    report.memory.get(chosen or "standard")))
     report.checks.append(cpu_check(machine.physical_cores, machine.logical_cores,
@@ -453,13 +450,15 @@ def _settings_checks(report: Report, flags: Mapping[str, Any], config_path: Path
 
 def _fallback_settings(flags: Mapping[str, Any]) -> Settings:
     given = {k: v for k, v in flags.items() if v is not None}
-    plain = {k: given[k] for k in ("model", "models_dir", "out_dir", "low_memory") if k in given}
+    plain = {k: given[k] for k in ("model", "models_dir", "out_dir") if k in given}
+    if "low_memory" in given:
+        plain["low_memory"] = MemoryMode.of(given["low_memory"])
     profile_flags = {k: v for k, v in given.items() if k in PROFILE_KEYS}
     return Settings(**plain, profile_flags=MappingProxyType(profile_flags))
 
 
 def _settings_text(settings: Settings) -> str:
-    mode = AUTO if settings.low_memory == AUTO else profile_key(settings.low_memory is True).replace("_", "-")
+    mode = MemoryMode.of(settings.low_memory).value
     shown = [f"profile {mode} "
              f"({settings.sources.get('low_memory', 'default')})",
              f"models_dir {settings.models_dir}", f"out_dir {settings.out_dir}"]
@@ -473,11 +472,10 @@ def _settings_text(settings: Settings) -> str:
 def _profiles(report: Report, settings: Settings, machine: Machine) -> None:
     cores = machine.logical_cores or 1
     try:
-        report.profiles = [choose_profile(low, cores, settings.profile_config, settings.profile_flags)
-                           for low in (False, True)]
+        report.profiles = profiles.build_all(cores, settings.profile_config, settings.profile_flags)
     except ConfigError as exc:
         report.checks.append(Check("profiles", FAIL, exc.message + "; using the built-in profiles", exc.hint))
-        report.profiles = [choose_profile(low, cores) for low in (False, True)]
+        report.profiles = profiles.build_all(cores)
 
 
 def _model_checks(report: Report, settings: Settings, verify: bool) -> None:
@@ -539,11 +537,10 @@ def _memory_checks(report: Report, settings: Settings, headroom: int) -> None:
         why = "no readable model" if report.info is None else "the model header lacks its shape"
         report.checks.append(Check("memory estimate", SKIP, f"{why} to estimate from"))
         return
-    report.recommendation = recommend_profile(report.memory, readings.usable, headroom)
-    if settings.low_memory == AUTO:  # generate follows the recommendation
-        configured = report.recommendation.profile or "low-memory"
-    else:
-        configured = profile_key(settings.low_memory is True).replace("_", "-")
+    report.recommendation = profiles.recommend(report.memory, readings.usable, headroom)
+    # Auto: generate follows the recommendation (the smallest profile when none fits).
+    configured = (MemoryMode.of(settings.low_memory).profile or report.recommendation.profile
+                  or profiles.smallest())
     report.checks.append(memory_check(report.memory, report.recommendation, configured))
 
 
@@ -568,7 +565,7 @@ def _verdict(report: Report) -> str:
     rec = report.recommendation
     profile = rec.profile if rec and rec.profile else None
     if profile is None and report.settings is not None:
-        profile = profile_key(report.settings.low_memory is True).replace("_", "-")
+        profile = MemoryMode.of(report.settings.low_memory).profile or profiles.names()[0]
     chosen = next((p for p in report.profiles if p.name == profile), None)
     seconds = None
     if report.info is not None and chosen is not None:

@@ -1,4 +1,5 @@
-"""The language-model engine: profile choice, loading, and token-by-token generation.
+"""The local llama.cpp engine: loading a model and generating token by token (the profiles it
+runs with live in profiles.py).
 
 ``llama_cpp`` is imported only inside ``load_model`` so ``--help`` and ``doctor`` stay fast.
 """
@@ -11,81 +12,19 @@ import io
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from dreamflow_cli.backend import MIN_STORY_TOKENS, Generation, Prompt, TokenCallback, fit_max_tokens
-from dreamflow_cli.errors import ConfigError, ModelError, NotEnoughMemoryError
-from dreamflow_cli.threads import cap_threads
+from dreamflow_cli.errors import ModelError, NotEnoughMemoryError
+from dreamflow_cli.profiles import (MEMORY_ADVICE, MIN_CTX, Profile, cap_threads, choose_profile,
+                                    defaults_by_table, default_values)
 
-__all__ = ["MIN_STORY_TOKENS", "Generation", "LoadedModel", "Profile", "choose_profile", "fit_max_tokens",
-           "load_model"]
+__all__ = ["MEMORY_ADVICE", "MIN_CTX", "MIN_STORY_TOKENS", "PROFILE_DEFAULTS", "Generation", "LoadedModel",
+           "Profile", "cap_threads", "choose_profile", "default_values", "fit_max_tokens", "load_model"]
 
-# The memory guide's two profiles. n_threads is a cap: the machine may have fewer cores.
-# repack: llama.cpp's CPU weight repacking (`use_extra_bufts`) is faster but keeps a second copy
-# of the weights; low-memory trades ~10% speed for roughly half the peak RSS.
-PROFILE_DEFAULTS: Mapping[str, Mapping[str, int | bool]] = {
-    "standard": {"n_ctx": 1024, "n_batch": 256, "n_threads": 4, "max_tokens": 256, "repack": True},
-    "low_memory": {"n_ctx": 512, "n_batch": 128, "n_threads": 2, "max_tokens": 128, "repack": False},
-}
-MIN_CTX = 128
-# The memory guide's advice, for every out-of-memory ending.
-MEMORY_ADVICE = ("close other applications, use --low-memory, or pick a smaller model "
-                 "(dreamflow download-model --list)")
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str  # "standard" or "low-memory"
-    n_ctx: int
-    n_batch: int
-    n_threads: int
-    max_tokens: int
-    repack: bool = True
-    use_mmap: bool = True
-    use_mlock: bool = False
-    threads_capped_from: int | None = None  # the n_threads asked for, when more than the cores
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def profile_key(low_memory: bool) -> str:
-    return "low_memory" if low_memory else "standard"
-
-
-def default_profile_values(key: str, cores: int) -> dict[str, int | bool]:
-    values = dict(PROFILE_DEFAULTS[key])
-    values["n_threads"] = cap_threads(values["n_threads"], cores)
-    return values
-
-
-def choose_profile(
-    low_memory: bool,
-    cores: int,
-    configured: Mapping[str, Mapping[str, int | bool]] | None = None,
-    flags: Mapping[str, int | bool] | None = None,
-) -> Profile:
-    """Guide defaults (threads capped by ``cores``) < config table for the profile < flags."""
-    key = profile_key(low_memory)
-    values: dict[str, Any] = dict(default_profile_values(key, cores))
-    values.update((configured or {}).get(key, {}))
-    values.update(flags or {})
-    asked = int(values["n_threads"])
-    values["n_threads"] = cap_threads(asked, cores)
-    if values["n_threads"] != asked:
-        values["threads_capped_from"] = asked
-    if values["n_ctx"] < MIN_CTX:
-        raise ConfigError(f"n_ctx {values['n_ctx']} is too small", f"use at least {MIN_CTX}")
-    if values["max_tokens"] < MIN_STORY_TOKENS:
-        raise ConfigError(f"max_tokens {values['max_tokens']} is too small for a story",
-                          f"use at least {MIN_STORY_TOKENS}")
-    return Profile(name=key.replace("_", "-"), **values)
-
-
-
-
+# Moved to profiles.py (the one home of the profiles); re-exported for callers not yet moved.
+PROFILE_DEFAULTS = defaults_by_table()
 
 
 class _LogGate:

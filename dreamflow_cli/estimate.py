@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping
 
-from dreamflow_cli.units import human_bytes
+from dreamflow_cli import profiles
+from dreamflow_cli.profiles import DEFAULT_HEADROOM_BYTES, Recommendation  # noqa: F401 - re-exported
 
 KV_BYTES_PER_ELEMENT = 2  # llama.cpp's default KV cache type is f16
 FLOAT_BYTES = 4  # activations and attention scores are f32
@@ -28,8 +29,6 @@ PROCESS_BASE_BYTES = 64_000_000
 # The tokenizer's tables inside llama.cpp and the Python wrapper: the remaining 31 MB of the
 # SmolLM2 measurement, spread over its 49,152-token vocabulary.
 VOCAB_BYTES_PER_TOKEN = 640
-# Free memory to keep for the rest of the machine (browser, desktop) when recommending a profile.
-DEFAULT_HEADROOM_BYTES = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,6 @@ class MemoryEstimate:
         return {**asdict(self), "total": self.total}
 
 
-class Recommendation(NamedTuple):
-    profile: str | None  # None: not even the smallest profile fits
-    reason: str
-
-
 def kv_cache_bytes(n_layer: int, n_ctx: int, n_embd_k_gqa: int, n_embd_v_gqa: int,
                    bytes_per_element: int = KV_BYTES_PER_ELEMENT) -> int:
     return n_layer * n_ctx * (n_embd_k_gqa + n_embd_v_gqa) * bytes_per_element
@@ -125,29 +119,8 @@ def estimate_profiles(shape: ModelShape, weights_bytes: int, profiles: Iterable[
                              repack=p.repack) for p in profiles}
 
 
-def recommend_profile(estimates: Mapping[str, MemoryEstimate], available_bytes: int,
-                      headroom: int = DEFAULT_HEADROOM_BYTES) -> Recommendation:
-    """The first profile (in the mapping's order of preference) that fits with ``headroom`` to
-    spare; else the smallest one if it fits at all; else None."""
-    if not estimates:
-        raise ValueError("no profiles to choose from")
-    have = human_bytes(available_bytes)
-    spare = human_bytes(headroom)
-    first_name, first = next(iter(estimates.items()))
-    for name, est in estimates.items():
-        if est.total + headroom <= available_bytes:
-            if name == first_name:
-                return Recommendation(name, f"{name} fits: {have} available, {name} needs "
-                                            f"~{human_bytes(est.total)} + {spare} headroom")
-            return Recommendation(name, f"{name} recommended: {have} available, {first_name} needs "
-                                        f"~{human_bytes(first.total)} + {spare} headroom")
-    name, smallest = min(estimates.items(), key=lambda item: item[1].total)
-    if smallest.total <= available_bytes:
-        return Recommendation(name, f"{name} recommended, but tight: {have} available, {name} needs "
-                                    f"~{human_bytes(smallest.total)}, leaving less than {spare} for "
-                                    f"everything else; close other programs first")
-    return Recommendation(None, f"not enough memory: {have} available, the smallest profile "
-                                f"({name}) needs ~{human_bytes(smallest.total)}")
+# The choice between profiles lives in profiles.py; kept here for callers not yet moved.
+recommend_profile = profiles.recommend
 
 
 # Shapes of the catalog's models, from their GGUF headers, for estimates before a download.
@@ -188,9 +161,7 @@ def estimate_entry(entry: Any, profile_values: Mapping[str, Any] | None = None,
                    profile: str = "standard") -> MemoryEstimate | None:
     """An estimate for a catalog entry that may not be downloaded yet; None when neither its
     size nor its shape is known. ``profile_values`` defaults to the standard profile's."""
-    from dreamflow_cli.engine import PROFILE_DEFAULTS
-
-    values = profile_values or PROFILE_DEFAULTS[profile.replace("-", "_")]
+    values = profile_values or profiles.PROFILES[profile].values
     family = _family(entry)
     weights = _weights_bytes(entry, family)
     if weights is None:

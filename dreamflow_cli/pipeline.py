@@ -16,7 +16,9 @@ from dreamflow_cli import __version__
 from dreamflow_cli.config import Settings
 from dreamflow_cli.composer import Composed, StoryRequest, compose, prepare_request
 from dreamflow_cli.backend import Backend
-from dreamflow_cli.engine import Profile, choose_profile, llama_cpp_version
+from dreamflow_cli import profiles
+from dreamflow_cli.engine import llama_cpp_version
+from dreamflow_cli.profiles import Profile
 from dreamflow_cli.estimate import ModelShape, estimate_profiles
 from dreamflow_cli.gguf_info import read_gguf_info
 from dreamflow_cli.memory import memory_readings
@@ -97,18 +99,17 @@ def prepare(settings: Settings, cores: int | None = None, available: int | None 
     model = resolve_model(settings)
     size = check_model_file(model)
     cores = cores or os.cpu_count() or 1
-    profiles = {p.name: p for p in (choose_profile(low, cores, settings.profile_config, settings.profile_flags)
-                                    for low in (False, True))}
+    built = {p.name: p for p in profiles.build_all(cores, settings.profile_config, settings.profile_flags)}
     info = read_gguf_info(model.path, model.entry.name if model.entry else None)
     shape = ModelShape.from_info(info)
     available = memory_readings().usable if available is None else available
     if shape is None:
         decision = unestimated(settings.low_memory, available)
     else:
-        decision = decide(settings.low_memory, estimate_profiles(shape, size, profiles.values()), available,
+        decision = decide(settings.low_memory, estimate_profiles(shape, size, built.values()), available,
                           check=settings.memory_check)
     ensure_writable_dir(settings.out_dir, "output folder")
-    return Setup(model, size, profiles[decision.profile], decision)
+    return Setup(model, size, built[decision.profile], decision)
 
 
 def plan_story(request: StoryRequest, settings: Settings, setup: Setup) -> Plan:

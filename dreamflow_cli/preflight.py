@@ -9,21 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from dreamflow_cli.config import AUTO
-from dreamflow_cli.engine import MEMORY_ADVICE
+from dreamflow_cli import profiles
 from dreamflow_cli.errors import NotEnoughMemoryError
-from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate, recommend_profile
+from dreamflow_cli.estimate import MemoryEstimate
+from dreamflow_cli.profiles import DEFAULT_HEADROOM_BYTES, MemoryMode
 from dreamflow_cli.units import human_bytes
-
-STANDARD, LOW = "standard", "low-memory"
-ADVICE = MEMORY_ADVICE + "; --no-memory-check loads anyway"
-# When low-memory is what did not fit, suggesting --low-memory would send the user in a circle.
-LOW_ADVICE = ("close other applications, or pick a smaller model (dreamflow download-model --list); "
-              "--no-memory-check loads anyway")
 
 
 def memory_advice(profile: str) -> str:
-    return LOW_ADVICE if profile == LOW else ADVICE
+    """profiles.memory_advice, plus the way past the check."""
+    return profiles.memory_advice(profile) + "; --no-memory-check loads anyway"
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,7 @@ class MemoryDecision:
 
     @property
     def low_memory(self) -> bool:
-        return self.profile == LOW
+        return self.profile == profiles.ProfileName.LOW_MEMORY
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "profile": self.profile, "reason": self.reason,
@@ -46,17 +41,17 @@ class MemoryDecision:
                 "checked": self.checked, "fits": self.fits}
 
 
-def decide(low_memory: bool | str, estimates: Mapping[str, MemoryEstimate], available: int, *,
+def decide(low_memory: bool | str | MemoryMode, estimates: Mapping[str, MemoryEstimate], available: int, *,
            check: bool = True, headroom: int = DEFAULT_HEADROOM_BYTES) -> MemoryDecision:
-    """``estimates`` holds both profiles ("standard", "low-memory"). Auto picks standard when it
-    fits with ``headroom`` to spare, else low-memory; any choice that does not fit at all is
-    refused (NotEnoughMemoryError, exit 4) unless ``check`` is off."""
-    if low_memory == AUTO:
-        mode = AUTO
-        rec = recommend_profile({STANDARD: estimates[STANDARD], LOW: estimates[LOW]}, available, headroom)
-        profile, reason = rec.profile or LOW, rec.reason
+    """``estimates`` holds every profile, in order of preference. Auto takes profiles.recommend's
+    choice (the smallest profile when none fits); any choice that does not fit at all is refused
+    (NotEnoughMemoryError, exit 4) unless ``check`` is off."""
+    mode = MemoryMode.of(low_memory)
+    if mode.profile is None:
+        rec = profiles.recommend({name: estimates[name] for name in profiles.names()}, available, headroom)
+        profile, reason = rec.profile or profiles.smallest(), rec.reason
     else:
-        mode = profile = LOW if low_memory else STANDARD
+        profile = mode.profile
         reason = f"{profile} profile chosen; it needs ~{human_bytes(estimates[profile].total)}, " \
                  f"{human_bytes(available)} available"
     needed = estimates[profile].total
@@ -68,14 +63,15 @@ def decide(low_memory: bool | str, estimates: Mapping[str, MemoryEstimate], avai
     if not fits:
         reason = f"{profile} profile needs ~{human_bytes(needed)} but only {human_bytes(available)} is " \
                  f"available; loading anyway (--no-memory-check)"
-    return MemoryDecision(mode, profile, reason, available, needed, check, fits)
+    return MemoryDecision(mode.value, profile, reason, available, needed, check, fits)
 
 
-def unestimated(low_memory: bool | str, available: int) -> MemoryDecision:
+def unestimated(low_memory: bool | str | MemoryMode, available: int) -> MemoryDecision:
     """A model whose header lacks the numbers the estimate needs: no check, the asked profile
-    (standard for auto)."""
-    profile = LOW if low_memory is True else STANDARD
-    return MemoryDecision(AUTO if low_memory == AUTO else profile, profile,
+    (the most generous for auto)."""
+    mode = MemoryMode.of(low_memory)
+    profile = mode.profile or profiles.names()[0]
+    return MemoryDecision(mode.value, profile,
                           "this model's memory need cannot be estimated; memory not checked",
                           available, 0, checked=False, fits=True)
 

@@ -12,6 +12,7 @@ import pytest
 
 from dreamflow_cli.config import DEFAULTS, KEY_BY_NAME, KEYS, Settings, keys_of, load_settings, setting, user_config_dir
 from dreamflow_cli.errors import ConfigError
+from dreamflow_cli.profiles import MemoryMode
 from tests.conftest import invoke
 
 
@@ -32,21 +33,24 @@ def test_defaults_without_any_source(isolated):
 def test_each_layer_overrides_the_one_below(isolated):
     cfg = write(isolated / "dreamflow.toml", "scenes = 2\nlow_memory = true\nseed = 5\n")
     s = load_settings(env={})
-    assert (s.scenes, s.low_memory, s.seed) == (2, True, 5)
+    assert (s.scenes, s.low_memory, s.seed) == (2, MemoryMode.LOW_MEMORY, 5)
     assert s.sources["scenes"] == f"config file {cfg}"
 
     s = load_settings(env={"DREAMFLOW_SCENES": "4", "DREAMFLOW_LOW_MEMORY": "off"})
-    assert (s.scenes, s.low_memory, s.seed) == (4, False, 5)
+    assert (s.scenes, s.low_memory, s.seed) == (4, MemoryMode.STANDARD, 5)
     assert s.sources["scenes"] == "env DREAMFLOW_SCENES"
 
     s = load_settings({"scenes": 6, "low_memory": True}, env={"DREAMFLOW_SCENES": "4"})
-    assert (s.scenes, s.low_memory) == (6, True)
+    assert (s.scenes, s.low_memory) == (6, MemoryMode.LOW_MEMORY)
     assert s.sources["scenes"] == "flag" and s.sources["seed"].startswith("config file")
 
 
-@pytest.mark.parametrize("word, expected", [("TRUE", True), ("Yes", True), ("on", True), ("1", True),
-                                            ("false", False), ("NO", False), ("Off", False), ("0", False),
-                                            ("Auto", "auto")])
+LOW, STANDARD = MemoryMode.LOW_MEMORY, MemoryMode.STANDARD
+
+
+@pytest.mark.parametrize("word, expected", [("TRUE", LOW), ("Yes", LOW), ("on", LOW), ("1", LOW),
+                                            ("false", STANDARD), ("NO", STANDARD), ("Off", STANDARD),
+                                            ("0", STANDARD), ("Auto", MemoryMode.AUTO)])
 def test_legacy_low_memory_mode_accepts_bool_words_in_any_case(word, expected):
     assert load_settings(env={"LOW_MEMORY_MODE": word}).low_memory is expected
     assert load_settings(env={"DREAMFLOW_LOW_MEMORY": word}).low_memory is expected
@@ -54,7 +58,7 @@ def test_legacy_low_memory_mode_accepts_bool_words_in_any_case(word, expected):
 
 def test_dreamflow_variable_beats_the_legacy_one():
     s = load_settings(env={"LOW_MEMORY_MODE": "true", "DREAMFLOW_LOW_MEMORY": "false"})
-    assert s.low_memory is False and s.sources["low_memory"] == "env DREAMFLOW_LOW_MEMORY"
+    assert s.low_memory is MemoryMode.STANDARD and s.sources["low_memory"] == "env DREAMFLOW_LOW_MEMORY"
     s = load_settings(env={"LOCAL_MODEL_PATH": "/a.gguf", "DREAMFLOW_MODEL": "/b.gguf"})
     assert s.model == "/b.gguf"
     assert load_settings(env={"LOCAL_MODEL_PATH": "/a.gguf"}).model == "/a.gguf"
