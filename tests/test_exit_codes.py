@@ -74,6 +74,7 @@ def test_gguf_header_with_garbage_body_is_a_model_error_not_a_crash(runner, isol
     assert nothing_written(isolated)
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_a_valid_gguf_that_llama_cpp_cannot_run_is_a_model_error(runner, isolated):
     import gguf
     import numpy as np

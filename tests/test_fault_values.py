@@ -53,6 +53,7 @@ def test_non_finite_numbers_in_the_config_file_are_refused(runner, isolated, lit
         load_settings()
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_doctor_reports_a_nan_setting_as_a_failed_config_check(runner, isolated):
     (isolated / "dreamflow.toml").write_text("top_p = nan\n")
     result = invoke(runner, "doctor", "--json")
@@ -161,6 +162,7 @@ def test_auto_memory_with_an_explicit_profile_is_refused(runner, isolated, expli
     assert nothing_written(isolated)
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_non_utf8_config_file_is_a_usage_error(runner, isolated):
     (isolated / "dreamflow.toml").write_bytes(b"name = \"Zo\xe9\"\n")
     result = invoke(runner, "generate", "a fox")

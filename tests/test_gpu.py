@@ -72,6 +72,7 @@ def test_parse_gpu_layers_names_what_it_accepts(raw):
         parse_gpu_layers(raw)
 
 
+@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
 def test_this_machine_reads_as_cpu_only():
     # The llama-cpp-python wheel built here is CPU-only: the real reading must say so, not fail.
     caps = read_capabilities()
