@@ -154,7 +154,8 @@ class ScriptedServer:
         handler = type("BoundHandler", (Handler,), {"script": self.script})
         self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)  # shutdown() waits up to one poll
 
     @property
     def url(self) -> str:
