@@ -194,6 +194,7 @@ def gemma():
     loaded.close()
 
 
+@pytest.mark.model  # the real gemma-3-270m model
 def test_gemma_base_model_writes_a_story_without_our_instructions(gemma):
     assert not gemma.has_chat_template
     story_request = request("a whale who sings lullabies", "Zoe")
