@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from dreamflow_cli.backend import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
 from dreamflow_cli.checks import Verdict, instruction_sentences, judge, request_words
@@ -162,7 +162,20 @@ def _combine(first: Generation, second: Generation | None, budget: int) -> Gener
         max_tokens=budget,
         seconds=first.seconds + second.seconds,
         finish_reason=second.finish_reason,
+        usage=_sum_usage(first.usage, second.usage),
     )
+
+
+def _sum_usage(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A server's usage blocks of both calls, added up (the token counts; other fields from the first)."""
+    if not a or not b:
+        one = a or b
+        return dict(one) if one else None
+    total = dict(a)
+    for key, value in b.items():
+        if isinstance(value, int) and isinstance(total.get(key), int):
+            total[key] += value
+    return total
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,17 @@ def test_live_line_shows_the_server_instead_of_our_memory():
     line = status_line(Status(phase="writing story", tokens=3, max_tokens=10, server="2 servers")).plain
     assert "2 servers" in line and "RSS" not in line and "tokens 3/10" in line
     assert "RSS" in status_line(Status(phase="writing story")).plain
+
+
+def test_a_story_written_in_two_calls_records_both_usages():
+    from dreamflow_cli.backend import Generation
+    from dreamflow_cli.composer import _combine
+
+    def gen(usage):
+        return Generation("x", 10, 5, 5, 1.0, 0.1, "length", usage=usage, endpoint="http://h:1/v1")
+
+    both = _combine(gen({"prompt_tokens": 10, "completion_tokens": 5, "model": "m"}),
+                    gen({"prompt_tokens": 30, "completion_tokens": 4}), 12)
+    assert both.usage == {"prompt_tokens": 40, "completion_tokens": 9, "model": "m"}
+    assert both.generated_tokens == 10 and both.endpoint == "http://h:1/v1"
+    assert _combine(gen(None), gen(None), 12).usage is None
