@@ -354,7 +354,7 @@ def config_init(
                      overwrite=force, option="--path")
     except FileExistsError:
         raise UsageError(f"{target} already exists", "pass --force to replace it") from None
-    print(target)
+    Output.detect().result_line(str(target))
 
 
 @config_app.command("show")

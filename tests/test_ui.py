@@ -87,3 +87,16 @@ def test_verbose_lets_llama_cpp_log_lines_through(runner, models_dir, isolated):
     assert "llama_model_loader" not in quiet.stderr
     assert "llama_model_loader" in loud.stderr
     assert loud.stdout.count("\n") == 1  # the logs never reach stdout
+
+
+def test_doctor_progress_lines_follow_the_same_rules(runner, models_dir):
+    args = ("doctor", "--models-dir", str(models_dir), "--verify")
+    terminal = {"TTY_COMPATIBLE": "1", "TERM": "dumb"}
+    shown = invoke(runner, *args, env=terminal)
+    assert "Recomputing the model's sha256…" in shown.stderr and "Recomputing" not in shown.stdout
+    for extra in ("--quiet", "--json"):
+        hidden = invoke(runner, *args, extra, env=terminal)
+        assert hidden.exit_code == shown.exit_code
+        assert "Recomputing" not in hidden.stderr, extra
+    piped = invoke(runner, *args)  # stderr is no terminal: no progress
+    assert piped.stderr == "" and piped.exit_code == shown.exit_code
