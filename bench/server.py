@@ -4,8 +4,9 @@
    `python -m llama_cpp.server … --n_threads 1`) with `--parallel 2`, by one of them alone
    (same flags), and in process (`--backend local`, one story at a time) beside them.
    Target: two servers >= 1.6x one server.
-2. memory: dreamflow's own peak RSS during an M-story batch against a scripted fast server
-   (tests/scripted_server.py, in this process); the model's memory is the server's, not ours.
+2. memory: dreamflow's own peak RSS (sampled every 50 ms) during an M-story batch, pictures
+   included, against a scripted fast server (tests/scripted_server.py, in this process); the
+   model's memory is the server's, not ours.
    Target: < 120 MB.
 
     python bench/server.py                         # 20-story speed run + 100-story memory run
@@ -111,9 +112,10 @@ def peak_rss_of(proc: subprocess.Popen[bytes], stop: threading.Event, out: list[
         pass
 
 
-def run_batch(label: str, prompts: Path, out_dir: Path, flags: list[str], env: dict[str, str]) -> dict[str, Any]:
+def run_batch(label: str, prompts: Path, out_dir: Path, flags: list[str], env: dict[str, str],
+              images: bool = False) -> dict[str, Any]:
     argv = [PY, "-m", "dreamflow_cli", "generate", "--prompts-file", str(prompts), "--out", str(out_dir),
-            "--seed", str(SEED), "--no-images", "--json", "--quiet", *flags]
+            "--seed", str(SEED), "--images" if images else "--no-images", "--json", "--quiet", *flags]
     before = load()
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=out_dir.parent)
@@ -172,9 +174,9 @@ def memory(args: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[st
 
     prompts = write_prompts(work / "prompts-rss.txt", args.rss_stories)
     with ScriptedServer(Script(models=("fast",))) as server:
-        run = run_batch(f"{args.rss_stories} stories, scripted server", prompts, work / "rss",
+        run = run_batch(f"{args.rss_stories} stories + pictures, scripted", prompts, work / "rss",
                         ["--backend", "openai", "--base-url", server.url, "--model", "fast", "--max-tokens", "128"],
-                        env)
+                        env, images=True)
     ok = run["peak_rss"] < TARGET_RSS and run["stories"] == args.rss_stories
     print(f"  dreamflow's peak RSS {run['peak_rss'] / 1e6:.0f} MB over {run['stories']} stories "
           f"(target < {TARGET_RSS / 1e6:.0f} MB: {'met' if ok else 'NOT met'})")
