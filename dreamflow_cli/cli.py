@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from dreamflow_cli import __version__, signals
-from dreamflow_cli.config import AUTO, KEYS, Settings, load_settings, starter_config, user_config_dir
+from dreamflow_cli.config import AUTO, KEYS, Settings, default_help, load_settings, starter_config, user_config_dir
 from dreamflow_cli.endpoints import shown_setting
 from dreamflow_cli import profiles
 from dreamflow_cli.errors import (EXIT_BATCH_PARTIAL, EXIT_BROKEN_PIPE, EXIT_NO_SPACE, EXIT_UNEXPECTED, EXIT_USAGE, DreamflowError,
@@ -134,27 +134,27 @@ def generate(
     moral: Optional[str] = typer.Option(None, "--moral", help="A lesson to show gently, e.g. \"sharing\"."),
     candidates: Optional[int] = typer.Option(None, "--candidates", min=1, max=8,
                                              help="Drafts to write at most; the best by the content checks is kept "
-                                                  "\\[default: 3]."),
-    scenes: Optional[int] = typer.Option(None, "--scenes", help="Scenes and pictures (1-8) \\[default: 3]."),
-    images: Optional[bool] = typer.Option(None, "--images/--no-images", help="Draw a picture per scene \\[default: on]."),
+                                                  f"{default_help('candidates')}."),
+    scenes: Optional[int] = typer.Option(None, "--scenes", help=f"Scenes and pictures (1-8) {default_help('scenes')}."),
+    images: Optional[bool] = typer.Option(None, "--images/--no-images", help=f"Draw a picture per scene {default_help('images')}."),
     seed: Optional[int] = typer.Option(None, "--seed",
                                        help="Seed for a repeatable story (in a batch: the base of each line's seed)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
+    out: Optional[Path] = typer.Option(None, "--out", help=f"Output folder {default_help('out_dir')}."),
     model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name (--backend openai: the "
                                         "server's model name)."),
-    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where models live \\[default: ./models]."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help=f"Where models live {default_help('models_dir')}."),
     backend: Optional[str] = typer.Option(None, "--backend", metavar="local|openai",
                                           help="local: llama.cpp in this process; openai: an OpenAI-compatible "
-                                          "server \\[default: local]."),
+                                          f"server {default_help('backend')}."),
     base_url: Optional[list[str]] = typer.Option(None, "--base-url", metavar="URL",
                                                  help="Model-server URL, e.g. http://127.0.0.1:8080/v1; "
                                                  "repeat for several servers."),
     low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard",
-                                              help="Memory profile \\[default: auto]."),
+                                              help=f"Memory profile {default_help('low_memory')}."),
     auto_memory: bool = typer.Option(False, "--auto-memory",
                                      help="Standard when it fits with headroom, else low-memory."),
     memory_check: Optional[bool] = typer.Option(None, "--memory-check/--no-memory-check",
-                                                help="Refuse a model that does not fit in memory \\[default: on]."),
+                                                help=f"Refuse a model that does not fit in memory {default_help('memory_check')}."),
     ctx: Optional[int] = typer.Option(None, "--ctx", help="Override the context size."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Override the batch size."),
     threads: Optional[int] = typer.Option(None, "--threads",
@@ -169,7 +169,7 @@ def generate(
                                                 "allows \\[default: 1 locally]."),
     gpu_layers: Optional[str] = typer.Option(None, "--gpu-layers", metavar="N|auto",
                                              help="Layers on the GPU, if llama.cpp has GPU support; 0: CPU only "
-                                                  "\\[default: auto]."),
+                                                  f"{default_help('gpu_layers')}."),
     skip_existing: bool = typer.Option(False, "--skip-existing",
                                        help="In a batch, skip stories already in the output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (a batch: one object per line)."),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
+from dreamflow_cli.config import default_help
 from dreamflow_cli.ui import Output
 
 if TYPE_CHECKING:  # doctor's own imports load when it runs, not for every --help
@@ -17,8 +18,8 @@ STYLES = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "SKIP": "dim"}
 
 def doctor(
     model: Optional[str] = typer.Option(None, "--model", help="Model file or catalog name."),
-    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help="Where models live \\[default: ./models]."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output folder \\[default: ./stories]."),
+    models_dir: Optional[Path] = typer.Option(None, "--models-dir", help=f"Where models live {default_help('models_dir')}."),
+    out: Optional[Path] = typer.Option(None, "--out", help=f"Output folder {default_help('out_dir')}."),
     low_memory: Optional[bool] = typer.Option(None, "--low-memory/--standard",
                                               help="The profile you mean to use \\[default: standard]."),
     repack: Optional[bool] = typer.Option(None, "--repack/--no-repack",

@@ -300,6 +300,18 @@ FLAG_NAMES = {"n_ctx": "--ctx", "n_batch": "--batch", "n_threads": "--threads", 
               "repack": "--repack", "out_dir": "--out", "low_memory": "--low-memory"}
 
 
+def default_help(name: str) -> str:
+    """"\\[default: 3]" for a flag's help, read from the table (the backslash escapes Rich markup)."""
+    value = getattr(DEFAULTS, name)
+    if isinstance(value, bool):
+        shown = "on" if value else "off"
+    elif isinstance(value, Path):
+        shown = f"./{value}"
+    else:
+        shown = str(value)
+    return f"\\[default: {shown}]"
+
+
 def flag_name(key: str) -> str:
     return FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
 

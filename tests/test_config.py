@@ -219,3 +219,14 @@ def test_guard_keys_from_file_and_environment(isolated):
     write(isolated / "dreamflow.toml", "guard_extra_terms = [1, 2]\n")
     with pytest.raises(ConfigError, match="guard_extra_terms"):
         load_settings(env={})
+
+
+def test_flag_help_states_the_defaults_of_the_table(runner):
+    from dreamflow_cli.config import default_help
+
+    assert [default_help(k) for k in ("scenes", "images", "out_dir", "low_memory")] == [
+        "\\[default: 3]", "\\[default: on]", "\\[default: ./stories]", "\\[default: auto]"]
+    result = invoke(runner, "generate", "--help", env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "Scenes and pictures (1-8) [default: 3]." in result.stdout
+    assert "Output folder [default: ./stories]." in result.stdout
