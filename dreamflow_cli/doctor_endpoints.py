@@ -23,6 +23,7 @@ from dreamflow_cli.openai_client import (
     ClientFault,
     RequestFault,
     api_key_from_env,
+    serves,
 )
 
 # A tiny request slower than this means stories will crawl (or the server is swamped).
@@ -65,7 +66,7 @@ def model_check(r: EndpointReading, model: str | None) -> Check:
         if len(r.models) == 1:
             return Check(name, PASS, f"serves {r.models[0]} (used, as no --model was given)")
         return Check(name, FAIL, f"offers {offered}; which one?", "pass --model NAME (or model in the config)")
-    if model in r.models:
+    if serves(r.models, model):
         return Check(name, PASS, f"serves {model}")
     return Check(name, FAIL, f"does not serve {model!r}; it offers {offered}", "pass one of those with --model")
 
@@ -96,7 +97,7 @@ def read_endpoint(client: Client, endpoint: Endpoint, model: str | None, timeout
     except ClientFault as fault:
         return EndpointReading(endpoint.url, error=fault.message)
     use = model or (models[0] if models and len(models) == 1 else None)
-    if models is not None and use not in models:
+    if models is not None and (use is None or not serves(models, use)):
         return EndpointReading(endpoint.url, models=models, completion_error="no model to ask (see above)")
     payload: dict[str, Any] = {"messages": [{"role": "user", "content": "Say goodnight."}], "stream": True,
                                "max_tokens": TINY_MAX_TOKENS, "temperature": 0, "seed": 1}

@@ -29,6 +29,7 @@ from dreamflow_cli.openai_client import (
     RequestFault,
     ServerFault,
     api_key_from_env,
+    serves,
 )
 
 BACKENDS = ("local", "openai")
@@ -83,7 +84,7 @@ def pick_model(requested: str | None, offered: Mapping[str, list[str] | None]) -
     lists = {url: models for url, models in offered.items() if models is not None}
     if requested:
         for url, models in lists.items():
-            if requested not in models:
+            if not serves(models, requested):
                 raise ModelError(f"the server at {url} does not serve a model called {requested!r}; "
                                  f"it offers: {', '.join(models) or 'nothing'}",
                                  "pass one of those with --model (the server's name, not a file)")

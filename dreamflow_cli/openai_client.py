@@ -81,6 +81,12 @@ def api_key_from_env(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
+def serves(models: list[str], name: str) -> bool:
+    """Whether a server listing ``models`` answers to ``name``. Ollama lists "llama3.2:latest"
+    and answers to "llama3.2" as well."""
+    return name in models or f"{name}:latest" in models
+
+
 def auth_headers(endpoint: Endpoint, api_key: str | None) -> dict[str, str]:
     if api_key:
         return {"Authorization": f"Bearer {api_key}"}

@@ -24,6 +24,7 @@ def test_pure_verdicts():
     assert model_check(ok, None).status == PASS and "used" in model_check(ok, None).detail
     assert model_check(ok, "b").status == FAIL and "offers a" in model_check(ok, "b").detail
     assert model_check(EndpointReading("u", models=["a", "b"]), None).status == FAIL
+    assert model_check(EndpointReading("u", models=["llama3.2:latest"]), "llama3.2").status == PASS  # Ollama
     assert model_check(EndpointReading("u", models=None, tokens=1), "a").status == WARN
     slow = EndpointReading("u", models=["a"], first_token_seconds=30, total_seconds=31, tokens=1)
     assert latency_check(slow).status == WARN

@@ -17,6 +17,12 @@ def test_pick_model_named_must_be_served_everywhere():
     assert "offers: m, n" in info.value.message and "--model" in info.value.hint
 
 
+def test_pick_model_accepts_an_ollama_tag_left_out():
+    assert pick_model("llama3.2", {"http://localhost:11434/v1": ["llama3.2:latest", "qwen2.5:0.5b"]}) == "llama3.2"
+    with pytest.raises(ModelError):
+        pick_model("qwen2.5", {"http://localhost:11434/v1": ["qwen2.5:0.5b"]})  # a tag other than latest
+
+
 def test_pick_model_unnamed_uses_the_only_one():
     assert pick_model(None, {"http://a": ["m"], "http://b": ["m", "z"]}) == "m"
     with pytest.raises(UsageError) as info:
