@@ -77,12 +77,10 @@ class GovernedModel:
         self._model.close()
 
 
-def threads_fixed(profile_flags: Mapping[str, Any], profile_config: Mapping[str, Mapping[str, Any]],
-                  profile: str) -> bool:
-    """Whether someone asked for a thread count (--threads, or n_threads in the profile's config
-    table). The count itself is the profile's, which is already capped at the cores."""
-    return profile_flags.get("n_threads") is not None or \
-        profile_config.get(profile.replace("-", "_"), {}).get("n_threads") is not None
+def threads_fixed(profile_flags: Mapping[str, Any]) -> bool:
+    """Whether --threads fixed the count. ``n_threads`` in a profile table (which `config init`
+    writes) stays a ceiling for the policy, like the built-in profiles' value."""
+    return profile_flags.get("n_threads") is not None
 
 
 def single_estimate(path: Path, profile: Profile, size: int) -> tuple[MemoryEstimate | None, int | None]:
@@ -150,7 +148,7 @@ def _gpu_decision(path: Path, profile: Profile, requested: int | str, size: int)
 def open_for_run(setup: Setup, settings: Settings, *, parallel: int | None, verbose: bool = False) -> Any:
     """pipeline.open_backend's local branch."""
     count = parallel if isinstance(parallel, int) else 1
-    fixed = threads_fixed(settings.profile_flags, settings.profile_config, setup.profile.name)
+    fixed = threads_fixed(settings.profile_flags)
     assert setup.model is not None  # a local run always has its model file
     return open_local(setup.model.path, setup.profile, parallel=count,
                       forced=setup.profile.n_threads if fixed else None,

@@ -83,6 +83,7 @@ def test_parallel_and_gpu_layers_come_from_config_and_environment(isolated):
 def test_one_story_records_the_thread_policy_and_the_cpu_only_build(runner, models_dir, isolated):
     args = ("generate", "a sleepy owl", "--models-dir", str(models_dir), "--seed", "3", "--json",
             "--max-tokens", "32", "--no-images", "--standard")
+    (isolated / "dreamflow.toml").write_text("[profile.standard]\nn_threads = 2\n")  # as `config init` writes
     auto = invoke(runner, *args)
     assert auto.exit_code == 0, auto.stderr
     meta = json.loads(Path(json.loads(auto.stdout)["metadata_path"]).read_text())
@@ -116,3 +117,14 @@ def test_stopping_a_parallel_batch_on_the_real_model(models_dir, isolated):
     assert not [p for p in settings.out_dir.iterdir() if p.name.startswith(".")]
     assert [p.parent.resolve() for p in settings.out_dir.glob("*/story.json")] == [first.story_dir.resolve()]
     assert "dreamflow-decoder" not in {t.name for t in threading.enumerate()}  # the decode loop ended
+
+
+def test_only_the_threads_flag_fixes_the_count():
+    from dreamflow_cli.local import threads_fixed
+
+    assert threads_fixed({"n_threads": 2})
+    # `config init` writes n_threads into the profile tables: that is the policy's ceiling, not a
+    # fixed count, or every configured machine would lose the policy.
+    assert not threads_fixed({})
+    settings = load_settings({}, env={}, cwd=None)
+    assert not threads_fixed(settings.profile_flags)
