@@ -40,7 +40,8 @@ from dreamflow_cli.checks import check_on_subject, fix_names, instruction_senten
     request_words, tone_report
 from dreamflow_cli.composer import StoryRequest, compose, guard_from_settings, prepare_request
 from dreamflow_cli.config import Settings
-from dreamflow_cli.engine import choose_profile, load_model
+from dreamflow_cli.profiles import choose_profile
+from dreamflow_cli.engine import load_model
 from dreamflow_cli.errors import ContentBlockedError, DreamflowError
 from dreamflow_cli.guard import build_guard
 from dreamflow_cli.catalog import find_entry

@@ -402,9 +402,9 @@ def section_tiny(b: Bench) -> None:
 
 
 def _profile_guess(prof: str, threads: int) -> dict[str, Any]:
-    from dreamflow_cli.engine import PROFILE_DEFAULTS
+    from dreamflow_cli.profiles import defaults_by_table
 
-    values = dict(PROFILE_DEFAULTS["low_memory" if prof == "--low-memory" else "standard"])
+    values = dict(defaults_by_table()["low_memory" if prof == "--low-memory" else "standard"])
     values["n_threads"] = threads
     return values
 

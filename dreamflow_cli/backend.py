@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 from dreamflow_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from dreamflow_cli.engine import Profile
+    from dreamflow_cli.profiles import Profile
 
 # Leave room for at least a short story after the prompt; below this we refuse.
 MIN_STORY_TOKENS = 32

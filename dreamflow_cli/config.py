@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, get_args, get_origin, get_type_hints
 
 from dreamflow_cli import guard, profiles
+from dreamflow_cli.backend import MIN_STORY_TOKENS
 from dreamflow_cli.profiles import MemoryMode
 from dreamflow_cli.errors import ConfigError
 from dreamflow_cli.storage import file_problem
@@ -289,10 +290,10 @@ DEFAULTS = Settings()
 # Profile values. Threads above the core count are accepted here and capped when the profile is
 # chosen (a config file may travel between machines); the ceiling only stops absurd numbers.
 PROFILE_VALUE_KEYS = {
-    "n_ctx": Key("n_ctx", int, None, (), 128, 1 << 20),  # engine.MIN_CTX
+    "n_ctx": Key("n_ctx", int, None, (), profiles.MIN_CTX, 1 << 20),
     "n_batch": Key("n_batch", int, None, (), 1, 1 << 20),
     "n_threads": Key("n_threads", int, None, (), 1, None),
-    "max_tokens": Key("max_tokens", int, None, (), 32, 1 << 20),  # engine.MIN_STORY_TOKENS
+    "max_tokens": Key("max_tokens", int, None, (), MIN_STORY_TOKENS, 1 << 20),
     "repack": Key("repack", bool, None),
 }
 # The command-line spelling of each setting, so a message names what the user typed.

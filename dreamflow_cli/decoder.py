@@ -40,7 +40,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dreamflow_cli.backend import Cancelled, Generation, Prompt, TokenCallback, fit_max_tokens
-from dreamflow_cli.engine import MEMORY_ADVICE, LoadedModel, Profile, load_model
+from dreamflow_cli.profiles import MEMORY_ADVICE, Profile
+from dreamflow_cli.engine import load_model, LoadedModel
 from dreamflow_cli.errors import ModelError, NotEnoughMemoryError
 from dreamflow_cli.gpu import GpuDecision
 from dreamflow_cli.threads import Governor, ThreadChoice, thread_record

@@ -15,16 +15,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dreamflow_cli.backend import MIN_STORY_TOKENS, Generation, Prompt, TokenCallback, fit_max_tokens
+from dreamflow_cli.backend import Generation, Prompt, TokenCallback, fit_max_tokens
 from dreamflow_cli.errors import ModelError, NotEnoughMemoryError
-from dreamflow_cli.profiles import (MEMORY_ADVICE, MIN_CTX, Profile, cap_threads, choose_profile,
-                                    defaults_by_table, default_values)
+from dreamflow_cli.profiles import MEMORY_ADVICE, Profile
 
-__all__ = ["MEMORY_ADVICE", "MIN_CTX", "MIN_STORY_TOKENS", "PROFILE_DEFAULTS", "Generation", "LoadedModel",
-           "Profile", "cap_threads", "choose_profile", "default_values", "fit_max_tokens", "load_model"]
-
-# Moved to profiles.py (the one home of the profiles); re-exported for callers not yet moved.
-PROFILE_DEFAULTS = defaults_by_table()
+__all__ = ["Generation", "LoadedModel", "llama_cpp_version", "load_model"]
 
 
 class _LogGate:

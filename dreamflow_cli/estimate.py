@@ -113,7 +113,7 @@ def estimate(shape: ModelShape, weights_bytes: int, *, profile: str, n_ctx: int,
 
 
 def estimate_profiles(shape: ModelShape, weights_bytes: int, profiles: Iterable[Any]) -> dict[str, MemoryEstimate]:
-    """``profiles``: objects with name, n_ctx, n_batch and repack (engine.Profile), in order of
+    """``profiles``: objects with name, n_ctx, n_batch and repack (profiles.Profile), in order of
     preference. Returns estimates keyed by profile name, in the same order."""
     return {p.name: estimate(shape, weights_bytes, profile=p.name, n_ctx=p.n_ctx, n_batch=p.n_batch,
                              repack=p.repack) for p in profiles}

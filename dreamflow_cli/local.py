@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dreamflow_cli.backend import Generation, Prompt, TokenCallback
-from dreamflow_cli.engine import LoadedModel, Profile, load_model
+from dreamflow_cli.engine import load_model, LoadedModel
+from dreamflow_cli.profiles import Profile
 from dreamflow_cli.gpu import AUTO, CPU_ONLY, GpuDecision, decide_gpu_layers, read_capabilities
 from dreamflow_cli.parallelism import ParallelChoice, choose_parallel
 from dreamflow_cli.threads import CpuSample, Governor, ThreadChoice, choose_threads, thread_record

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 from dreamflow_cli.backend import Generation, Prompt
 from dreamflow_cli.chat_prefix import chat_messages, count_message_tokens, estimate, split_prefix, strip_echo
 from dreamflow_cli.endpoints import Endpoint, EndpointPool, parse_base_urls
-from dreamflow_cli.engine import MIN_CTX, PROFILE_DEFAULTS, Profile
+from dreamflow_cli.profiles import defaults_by_table, MIN_CTX, Profile
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError, UsageError
 from dreamflow_cli.openai_client import (
     KEY_HINT,
@@ -61,7 +61,7 @@ def server_profile(configured: Mapping[str, Mapping[str, int | bool]] | None,
     """n_ctx and the story budget for a server: --ctx/--max-tokens < [profile.standard] in the
     config < defaults (SERVER_N_CTX, the standard profile's budget). Batch size, threads and
     memory belong to the server, so they are recorded as 0."""
-    values: dict[str, int] = {"n_ctx": SERVER_N_CTX, "max_tokens": int(PROFILE_DEFAULTS["standard"]["max_tokens"])}
+    values: dict[str, int] = {"n_ctx": SERVER_N_CTX, "max_tokens": int(defaults_by_table()["standard"]["max_tokens"])}
     for source in ((configured or {}).get("standard", {}), flags or {}):
         for key in ("n_ctx", "max_tokens"):
             if key in source:

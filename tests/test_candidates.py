@@ -17,7 +17,8 @@ from dreamflow_cli.catalog import find_entry
 from dreamflow_cli.checks import instruction_sentences, remove_echo, request_words
 from dreamflow_cli.composer import MOSTLY_INSTRUCTIONS, StoryRequest, compose, prepare_request
 from dreamflow_cli.config import Settings
-from dreamflow_cli.engine import Profile, choose_profile, load_model
+from dreamflow_cli.profiles import choose_profile, Profile
+from dreamflow_cli.engine import load_model
 from dreamflow_cli.errors import ModelError
 from dreamflow_cli.seeds import retry_seed
 from dreamflow_cli.monitor import Status

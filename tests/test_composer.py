@@ -13,7 +13,8 @@ import pytest
 from dreamflow_cli import guard as guard_module
 from dreamflow_cli.composer import StoryRequest, compose, prepare_request
 from dreamflow_cli.config import Settings
-from dreamflow_cli.engine import choose_profile, load_model
+from dreamflow_cli.profiles import choose_profile
+from dreamflow_cli.engine import load_model
 from dreamflow_cli.errors import ContentBlockedError
 from dreamflow_cli.seeds import retry_seed
 from dreamflow_cli.monitor import Status

@@ -167,9 +167,9 @@ def test_the_example_config_is_valid_and_states_the_defaults(isolated):
     s = load_settings(config_path=EXAMPLE, env={})
     for key in KEYS:
         assert getattr(s, key.name) == getattr(DEFAULTS, key.name), key.name
-    from dreamflow_cli.engine import PROFILE_DEFAULTS
+    from dreamflow_cli.profiles import defaults_by_table
 
-    for profile, values in PROFILE_DEFAULTS.items():
+    for profile, values in defaults_by_table().items():
         assert dict(s.profile_config[profile]) == dict(values)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from dreamflow_cli.backend import Cancelled, Prompt
 from dreamflow_cli.decoder import Reuse, load_parallel, plan_reuse, prefix_coming
-from dreamflow_cli.engine import choose_profile, load_model
+from dreamflow_cli.profiles import choose_profile
+from dreamflow_cli.engine import load_model
 from dreamflow_cli.errors import UsageError
 from dreamflow_cli.local import GovernedModel, open_local
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dreamflow_cli.engine import MIN_STORY_TOKENS, Profile, choose_profile, fit_max_tokens
+from dreamflow_cli.backend import fit_max_tokens, MIN_STORY_TOKENS
+from dreamflow_cli.profiles import choose_profile, Profile
 from dreamflow_cli.errors import ConfigError, UsageError
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dreamflow_cli.config import KEY_BY_NAME, PROFILE_VALUE_KEYS, checked_number, load_settings, number_range_text
-from dreamflow_cli.engine import cap_threads, choose_profile
+from dreamflow_cli.threads import cap_threads
+from dreamflow_cli.profiles import choose_profile
 from dreamflow_cli.errors import ConfigError
 from tests.conftest import invoke
 from tests.test_exit_codes import assert_refused, nothing_written
@@ -195,7 +196,8 @@ def test_model_symlink_loop_is_named_as_such(runner, isolated):
 
 
 def test_profile_value_keys_carry_the_engine_minimums():
-    from dreamflow_cli.engine import MIN_CTX, MIN_STORY_TOKENS
+    from dreamflow_cli.profiles import MIN_CTX
+    from dreamflow_cli.backend import MIN_STORY_TOKENS
 
     assert PROFILE_VALUE_KEYS["n_ctx"].low == MIN_CTX
     assert PROFILE_VALUE_KEYS["max_tokens"].low == MIN_STORY_TOKENS
