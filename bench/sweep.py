@@ -42,6 +42,7 @@ class Case:
     needs_root: bool = False
     not_as_root: bool = False  # root may write anywhere: the case means nothing then
     story_expected: bool = False
+    quiet_stdout: bool = False  # nothing may reach stdout
 
 
 def dreamflow() -> list[str]:
@@ -144,6 +145,9 @@ def cases(model: str) -> list[Case]:
              setup=write("p.txt", '[1, 2]\n{"prompt": "a fox", "age": 200}\n{broken\n')),
         Case("prompt too long", ["generate", "dragon " * 100, *m], (2,)),
         Case("--json with stdout closed", [*gen, "--json"], (2,), close_fd=1),
+        Case("config show --json, stdout closed", ["config", "show", "--json"], (2,), close_fd=1),
+        Case("bad flag with stderr closed", [*gen, "--ctx", "0"], (2,), close_fd=2, quiet_stdout=True),
+        Case("a story with stderr closed", [*gen, "--no-images", "--json"], (0,), close_fd=2, story_expected=True),
         # output folders
         Case("--out is a file", [*gen, "--out", "afile"], (2,), setup=write("afile", "x")),
         Case("--out read-only", [*gen, "--out", "ro"], (2,), setup=mkdir("ro", 0o555), not_as_root=True),
@@ -190,12 +194,12 @@ def run_case(case: Case, root: Path) -> tuple[bool, str]:
         proc = subprocess.Popen([*dreamflow(), *case.args], cwd=work, env=env, preexec_fn=preexec,
                                 stdin=subprocess.PIPE if case.stdin is not None else None,
                                 stdout=subprocess.DEVNULL if case.close_fd == 1 else subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.DEVNULL if case.close_fd == 2 else subprocess.PIPE)
         err_lines: list[bytes] = []
         paused = threading.Event()
 
         def pump() -> None:
-            for line in proc.stderr:  # type: ignore[union-attr]
+            for line in proc.stderr or []:
                 err_lines.append(line)
                 if b"paused at" in line:
                     paused.set()
@@ -220,6 +224,10 @@ def run_case(case: Case, root: Path) -> tuple[bool, str]:
             problems.append("traceback on stderr")
         noise = ("Memory: ", "Parallel: ", "Warning: ", "dreamflow: ", "Batch: ", "Failed (line")
         lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith(noise)]
+        if case.quiet_stdout and stdout:
+            problems.append(f"stdout got: {stdout[:80]!r}")
+        if case.close_fd == 2:
+            lines = ["Error: (stderr closed)"] if code else []
         if code not in (0, 1) and code < 128 and code != 7 and (len(lines) != 1 or not lines[0].startswith("Error: ")):
             problems.append(f"not one error line: {lines[:3]}")
         if code >= 128 and not any(line.startswith("Interrupted (") for line in lines):

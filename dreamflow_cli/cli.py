@@ -34,16 +34,22 @@ class DreamflowGroup(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,  # type: ignore[override]
              **extra):
+        argv = list(args) if args is not None else sys.argv[1:]
+        if sys.stderr is None:  # closed (2>&-): Rich would fall back to stdout and mix notes into results
+            sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
         with signals.handling():
             try:
-                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+                if sys.stdout is None and "--json" in argv:  # closed (>&-): the result would vanish
+                    raise UsageError("standard output is closed, so the --json result would be lost",
+                                     "redirect stdout to a file instead of closing it")
+                code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             except TyperException as exc:  # Typer's (Click's) usage errors
                 # Bare `dreamflow` raises NoArgsIsHelpError after Typer has printed the help.
-                code = exc.exit_code if type(exc).__name__ == "NoArgsIsHelpError" else render_failure(exc)
+                code = exc.exit_code if type(exc).__name__ == "NoArgsIsHelpError" else safe_render(exc)
             except typer.Abort:  # Typer's own prompt aborted: no prompts here, but keep it one line
-                code = render_failure(KeyboardInterrupt())
-            except KeyboardInterrupt as exc:  # a signal while the options were being parsed
-                code = render_failure(exc)
+                code = safe_render(KeyboardInterrupt())
+            except (KeyboardInterrupt, DreamflowError) as exc:  # before a command runs
+                code = safe_render(exc)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -57,7 +63,17 @@ class DreamflowGroup(TyperGroup):
         except BaseException as exc:  # noqa: BLE001 - the last line of defence, by design
             if isinstance(exc, (SystemExit, GeneratorExit)):
                 raise
-            raise typer.Exit(render_failure(exc)) from None
+            raise typer.Exit(safe_render(exc)) from None
+
+
+def safe_render(exc: BaseException) -> int:
+    """render_failure, but a fault in the renderer itself (a closed stderr…) still ends quietly."""
+    try:
+        return render_failure(exc)
+    except Exception:  # noqa: BLE001 - nothing is left to report it with
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"Error: {type(exc).__name__}: {exc}\n")
+        return getattr(exc, "exit_code", EXIT_UNEXPECTED) if isinstance(exc, DreamflowError) else EXIT_UNEXPECTED
 
 
 def render_failure(exc: BaseException) -> int:
@@ -190,9 +206,6 @@ def generate(
         raise UsageError(f"--auto-memory and {chosen} contradict each other",
                          "give one of them: --auto-memory lets dreamflow choose, "
                          "--low-memory/--standard choose yourself")
-    if as_json and sys.stdout is None:
-        raise UsageError("standard output is closed, so the --json result would be lost",
-                         "redirect stdout to a file instead of closing it")
     settings = load_settings(
         {"name": name, "age": age, "theme": theme, "moral": moral, "scenes": scenes, "images": images, "seed": seed, "out_dir": out,
          "model": model, "models_dir": models_dir, "low_memory": AUTO if auto_memory else low_memory,

@@ -22,7 +22,8 @@ posix_only = pytest.mark.skipif(os.name == "nt", reason="closing a child's stand
 
 def run(args: list[str], cwd: Path, *, close: int | None = None, stdin: bytes | None = None,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([dreamflow_script(), *args], cwd=cwd, input=stdin, stderr=subprocess.PIPE,
+    return subprocess.run([dreamflow_script(), *args], cwd=cwd, input=stdin,
+                          stderr=subprocess.DEVNULL if close == 2 else subprocess.PIPE,
                           stdout=subprocess.DEVNULL if close == 1 else subprocess.PIPE,
                           preexec_fn=(lambda: os.close(close)) if close is not None else None,
                           timeout=300, env={**os.environ, "NO_COLOR": "1", **(env or {})})
@@ -149,3 +150,20 @@ def test_a_reader_that_went_away_is_exit_141_and_quiet(isolated):
         os.close(write_end)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == b""  # nobody is reading: no error, no "Exception ignored"
+
+
+@posix_only
+def test_a_closed_stderr_never_mixes_errors_or_notes_into_stdout(isolated, models_dir):
+    refused = run(["generate", "a fox", "--ctx", "0"], isolated, close=2)
+    assert refused.returncode == 2 and refused.stdout == b""
+    story = run(["generate", "a calm bear", "--models-dir", str(models_dir), "--threads", "1", "--max-tokens", "40",
+                 "--no-images", "--json"], isolated, close=2)
+    assert story.returncode == 0
+    assert Path(json.loads(story.stdout)["story_path"]).is_file()  # stdout is the result alone
+
+
+@posix_only
+def test_any_json_command_with_a_closed_stdout_is_refused(isolated):
+    proc = run(["config", "show", "--json"], isolated, close=1)
+    assert proc.returncode == 2
+    assert "standard output is closed" in one_error_line(proc.stderr)
