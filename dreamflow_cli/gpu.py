@@ -10,6 +10,8 @@ without a GPU.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +87,19 @@ def split_memory(est: MemoryEstimate, share: float) -> MemorySplit:
     on_gpu = est.weights * share + est.kv_cache * share + est.compute
     on_cpu = est.weights * (1 - share) + est.repack_copy * (1 - share) + est.kv_cache * (1 - share) + est.overhead
     return MemorySplit(int(on_cpu), int(on_gpu))
+
+
+def ram_estimates(estimates: Mapping[str, MemoryEstimate], requested: int | str, caps: GpuCapabilities,
+                  n_layer: int) -> dict[str, MemoryEstimate]:
+    """Each profile's estimate with the part that goes to the GPU taken out, so the memory
+    preflight weighs RAM against RAM (the compute buffers and the process stay counted: safe side)."""
+    out = {}
+    for name, est in estimates.items():
+        share = decide_gpu_layers(requested, caps, n_layer, est).share
+        keep = 1 - share
+        out[name] = dataclasses.replace(est, weights=int(est.weights * keep), repack_copy=int(est.repack_copy * keep),
+                                        kv_cache=int(est.kv_cache * keep))
+    return out
 
 
 def decide_gpu_layers(requested: int | str, caps: GpuCapabilities, n_layer: int,

@@ -19,7 +19,7 @@ from dreamflow_cli.backend import Backend
 from dreamflow_cli import profiles
 from dreamflow_cli.engine import llama_cpp_version
 from dreamflow_cli.profiles import Profile
-from dreamflow_cli.estimate import ModelShape, estimate_profiles
+from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, ModelShape, estimate_profiles
 from dreamflow_cli.gguf_info import read_gguf_info
 from dreamflow_cli.memory import memory_readings
 from dreamflow_cli.images import draw_scene, png_bytes
@@ -106,8 +106,14 @@ def prepare(settings: Settings, cores: int | None = None, available: int | None 
     if shape is None:
         decision = unestimated(settings.low_memory, available)
     else:
-        decision = decide(settings.low_memory, estimate_profiles(shape, size, built.values()), available,
-                          check=settings.memory_check)
+        estimates = estimate_profiles(shape, size, built.values())
+        if settings.gpu_layers != 0 and min(e.total for e in estimates.values()) + DEFAULT_HEADROOM_BYTES > available:
+            # Tight on RAM: layers a GPU will hold need VRAM, not RAM (asked only now, since
+            # asking means importing llama.cpp, which a run with room to spare does later anyway).
+            from dreamflow_cli.gpu import ram_estimates, read_capabilities
+
+            estimates = ram_estimates(estimates, settings.gpu_layers, read_capabilities(), shape.n_layer)
+        decision = decide(settings.low_memory, estimates, available, check=settings.memory_check)
     ensure_writable_dir(settings.out_dir, "output folder")
     return Setup(model, size, built[decision.profile], decision)
 

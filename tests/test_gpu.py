@@ -111,3 +111,34 @@ def test_doctor_reports_the_gpu_with_the_real_model(models_dir):
     assert "Apple M2" in gpu.detail and "all 30 layers on Apple M2" in gpu.detail  # SmolLM2 has 30 blocks
     here = run_doctor({"models_dir": models_dir}, machine=machine)
     assert "CPU only" in next(c for c in here.checks if c.name == "GPU").detail
+
+
+def test_the_preflight_weighs_ram_against_ram_when_a_gpu_takes_the_layers():
+    from dreamflow_cli.gpu import ram_estimates
+
+    both = {"standard": TINY, "low-memory": TINY}
+    on_gpu = ram_estimates(both, AUTO, CUDA_8GB, 22)["standard"]
+    assert (on_gpu.weights, on_gpu.repack_copy, on_gpu.kv_cache) == (0, 0, 0)
+    assert on_gpu.total == TINY.compute + TINY.overhead  # the safe side: compute stays counted
+    assert ram_estimates(both, AUTO, CPU_ONLY, 22) == both  # a CPU-only build changes nothing
+    assert ram_estimates(both, 0, CUDA_8GB, 22) == both
+    half = ram_estimates(both, 11, CUDA_8GB, 22)["standard"]
+    assert half.weights == TINY.weights // 2 and half.kv_cache == TINY.kv_cache // 2
+
+
+def test_a_model_too_big_for_ram_loads_when_the_gpu_holds_it(models_dir, monkeypatch):
+    from dreamflow_cli.config import load_settings
+    from dreamflow_cli.errors import NotEnoughMemoryError
+    from dreamflow_cli.pipeline import prepare
+
+    settings = load_settings({"models_dir": models_dir})
+    # 150 MB of RAM: SmolLM2 needs ~330 MB on the CPU, so a CPU-only machine refuses (exit 4)...
+    with pytest.raises(NotEnoughMemoryError):
+        prepare(settings, available=150_000_000)
+    # ...while with a GPU that holds its layers only the process and buffers stay in RAM.
+    monkeypatch.setattr("dreamflow_cli.gpu.read_capabilities", lambda: CUDA_8GB)
+    setup = prepare(settings, available=150_000_000)
+    assert setup.memory.fits and setup.memory.needed < 150_000_000
+    cpu_only = load_settings({"models_dir": models_dir, "gpu_layers": "0"})
+    with pytest.raises(NotEnoughMemoryError):
+        prepare(cpu_only, available=150_000_000)
