@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping
 
 from dreamflow_cli import profiles
-from dreamflow_cli.profiles import DEFAULT_HEADROOM_BYTES, Recommendation  # noqa: F401 - re-exported
 
 KV_BYTES_PER_ELEMENT = 2  # llama.cpp's default KV cache type is f16
 FLOAT_BYTES = 4  # activations and attention scores are f32
@@ -119,8 +118,6 @@ def estimate_profiles(shape: ModelShape, weights_bytes: int, profiles: Iterable[
                              repack=p.repack) for p in profiles}
 
 
-# The choice between profiles lives in profiles.py; kept here for callers not yet moved.
-recommend_profile = profiles.recommend
 
 
 # Shapes of the catalog's models, from their GGUF headers, for estimates before a download.

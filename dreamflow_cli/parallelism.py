@@ -12,11 +12,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, MemoryEstimate
+from dreamflow_cli.estimate import MemoryEstimate
+from dreamflow_cli.profiles import DEFAULT_HEADROOM_BYTES, PROFILES
 from dreamflow_cli.units import human_bytes
 
 AUTO = "auto"
-AUTO_LIMIT = {"standard": 4, "low-memory": 2}
 # llama.cpp's own limit on sequences in one context (LLAMA_MAX_SEQ).
 MAX_PARALLEL = 64
 
@@ -66,7 +66,8 @@ def choose_parallel(requested: int | str | None, *, stories: int, profile: str, 
     if requested is None:
         return ParallelChoice(1, None, "one story at a time")
     auto = requested == AUTO
-    limit = AUTO_LIMIT.get(profile, 1) if auto else int(requested)
+    spec = PROFILES.get(profile)
+    limit = (spec.auto_parallel if spec else 1) if auto else int(requested)
     why = [f"auto, at most {limit} in the {profile} profile" if auto else f"{limit} requested"]
     want = min(limit, max(1, stories))
     if want < limit:

@@ -70,6 +70,7 @@ class ProfileSpec:
     name: str  # as people and story.json see it: "low-memory"
     values: Mapping[str, int | bool]  # the memory guide's values; n_threads is a cap
     how: str  # how a user picks it, for advice: "--low-memory, or low_memory = true in the config"
+    auto_parallel: int = 1  # `--parallel auto`: stories at once at most (each holds its own KV cache)
 
     @property
     def table(self) -> str:
@@ -91,10 +92,10 @@ def register(spec: ProfileSpec) -> ProfileSpec:
 
 register(ProfileSpec(ProfileName.STANDARD.value,
                      {"n_ctx": 1024, "n_batch": 256, "n_threads": 4, "max_tokens": 256, "repack": True},
-                     "--standard, or low_memory = false in the config"))
+                     "--standard, or low_memory = false in the config", auto_parallel=4))
 register(ProfileSpec(ProfileName.LOW_MEMORY.value,
                      {"n_ctx": 512, "n_batch": 128, "n_threads": 2, "max_tokens": 128, "repack": False},
-                     "--low-memory, or low_memory = true in the config"))
+                     "--low-memory, or low_memory = true in the config", auto_parallel=2))
 
 
 def names() -> tuple[str, ...]:

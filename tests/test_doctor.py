@@ -14,7 +14,8 @@ from dreamflow_cli.doctor import (
     memory_check, models_disk_check, output_dir_check, parse_features, parse_probe, ram_check,
     run_doctor, run_load_test, seconds_per_story, size_check, verdict,
 )
-from dreamflow_cli.estimate import MemoryEstimate, recommend_profile
+from dreamflow_cli.estimate import MemoryEstimate
+from dreamflow_cli.profiles import recommend as recommend_profile
 from dreamflow_cli.memory import CgroupMemory, MemoryReadings
 from dreamflow_cli.modelfile import Expected
 from tests.conftest import invoke

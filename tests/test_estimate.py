@@ -6,9 +6,10 @@ import pytest
 
 from dreamflow_cli.catalog import CatalogEntry, find_entry
 from dreamflow_cli.profiles import choose_profile
+from dreamflow_cli.profiles import recommend as recommend_profile
 from dreamflow_cli.estimate import (
     KNOWN_SHAPES, MAX_UBATCH, MemoryEstimate, ModelShape, compute_bytes, estimate, estimate_entry,
-    estimate_profiles, estimate_ram_bytes, kv_cache_bytes, recommend_profile,
+    estimate_profiles, estimate_ram_bytes, kv_cache_bytes,
 )
 
 TINYLLAMA = KNOWN_SHAPES["tinyllama"]
