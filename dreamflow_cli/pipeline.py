@@ -18,8 +18,8 @@ from dreamflow_cli.composer import Composed, StoryRequest, compose, prepare_requ
 from dreamflow_cli.backend import Backend
 from dreamflow_cli import profiles
 from dreamflow_cli.engine import llama_cpp_version
-from dreamflow_cli.profiles import Profile
-from dreamflow_cli.estimate import DEFAULT_HEADROOM_BYTES, ModelShape, estimate_profiles
+from dreamflow_cli.profiles import DEFAULT_HEADROOM_BYTES, Profile
+from dreamflow_cli.estimate import ModelShape, estimate_profiles
 from dreamflow_cli.gguf_info import read_gguf_info
 from dreamflow_cli.memory import memory_readings
 from dreamflow_cli.images import draw_scene, png_bytes
