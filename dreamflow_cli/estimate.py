@@ -18,6 +18,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping
 
 from dreamflow_cli import profiles
+# Their home is profiles.py; still importable from here so branches written against the old
+# names keep working through this session's merges.
+from dreamflow_cli.profiles import DEFAULT_HEADROOM_BYTES, Recommendation  # noqa: F401
+from dreamflow_cli.profiles import recommend as recommend_profile  # noqa: F401
 
 KV_BYTES_PER_ELEMENT = 2  # llama.cpp's default KV cache type is f16
 FLOAT_BYTES = 4  # activations and attention scores are f32
