@@ -36,7 +36,8 @@ def doctor(
 ) -> None:
     """Check whether this machine can write stories, and which profile fits. Exit 1 on any FAIL."""
     output = Output.detect(as_json=as_json, quiet=quiet)
-    from dreamflow_cli.doctor import run_doctor, run_load_test
+    from dreamflow_cli.doctor import run_doctor
+    from dreamflow_cli.doctor_load_test import run_load_test
 
     flags = {"model": model, "models_dir": models_dir, "out_dir": out, "low_memory": low_memory,
              "repack": repack, "backend": backend, "base_url": ",".join(base_url) if base_url else None}

@@ -10,10 +10,10 @@ import pytest
 
 from dreamflow_cli import doctor as doctor_module
 from dreamflow_cli.doctor import (
-    FAIL, PASS, SKIP, WARN, Check, LlamaReading, Machine, cpu_check, llama_check, load_test_check,
-    memory_check, models_disk_check, output_dir_check, parse_features, parse_probe, ram_check,
-    run_doctor, run_load_test, seconds_per_story, size_check, verdict,
+    FAIL, PASS, SKIP, WARN, Check, LlamaReading, Machine, cpu_check, llama_check, memory_check, models_disk_check,
+    output_dir_check, parse_features, ram_check, run_doctor, seconds_per_story, size_check, verdict,
 )
+from dreamflow_cli.doctor_load_test import load_test_check, parse_probe, run_load_test
 from dreamflow_cli.estimate import MemoryEstimate
 from dreamflow_cli.profiles import recommend as recommend_profile
 from dreamflow_cli.memory import CgroupMemory, MemoryReadings
