@@ -1,6 +1,8 @@
 """Story quality report: a fixed set of prompts through dreamflow's own composer on real models.
 
     python bench/quality.py                       # both pip-shipped models, 32 prompts, N=1 and N=3
+    python bench/quality.py --only rates --threads 1   # the content measures (fine under load)
+    python bench/quality.py --only speed          # wall time with N candidates vs one draft (quiet machine)
     python bench/quality.py --limit 2 --threads 1  # a quick look
 
 Every gentle prompt is written twice per model, side by side in the same run: once with one draft
@@ -338,6 +340,7 @@ def resolve(name: str) -> str:
 
 CACHE_DIR = Path.home() / ".cache/dreamflow-tests"
 PIP_SHIPPED = "smollm2-135m,gemma3-270m"
+SPEED_PROMPTS = 8
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=Settings().candidates,
                         help="drafts per story for the judged run; each prompt also runs with 1 [default: config]")
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-draft run")
+    parser.add_argument("--only", choices=("rates", "speed"), default=None,
+                        help="rates: the content measures only (one run with N candidates, all prompts; fine under "
+                             "load); speed: the wall-time ratio only (N=1 and N side by side, first 8 prompts "
+                             "unless --limit, SmolLM2 unless --models; needs a quiet machine)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     parser.add_argument("--threads", type=int, default=None, help="override the profile's thread count")
     parser.add_argument("--json", type=Path, default=None, help="also write every row and the totals here")
@@ -360,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{key.replace('_', '-')}", type=int if key == "top_k" else float, default=None)
     args = parser.parse_args(argv)
 
+    if args.only == "rates":
+        args.no_baseline = True
+    elif args.only == "speed":
+        args.limit = args.limit or SPEED_PROMPTS
+        if args.models == PIP_SHIPPED and args.model is None:
+            args.model = "smollm2-135m"
     overrides = {k: getattr(args, k) for k in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
                  if getattr(args, k) is not None}
     cases = [dataclasses.replace(c, seed=c.seed + args.seed_offset) for c in CASES]
