@@ -88,6 +88,8 @@ def noun_forms(noun: str) -> set[str]:
             forms.add(word[:-2] + "ves")
         if word.endswith("s") and len(word) > 3 and not word.endswith("ss"):
             forms.add(word[:-1])  # the prompt said "stars": one star is on subject too
+        if word.endswith("er") and len(word) > 5:  # "knitter": a story about knitting is on subject
+            forms |= {stem for stem in (word[:-1], word[:-2], word[:-3]) if len(stem) >= 4}
     return forms
 
 
@@ -174,7 +176,8 @@ META_TALK = re.compile(
     r"|\b(?:as an ai|language model|i hope you (?:enjoy|like))\b|\bend with \w+ falling asleep\b"
     r"|\bwrite\b.{0,40}\bstor(?:y|ies)\b|\b(?:this|these|that) (?:\w+ )?(?:stor(?:y|ies)|lessons?|tales?)\b"
     r"|\bstory (?:was|is) about\b|\bthis is an? (?:\w+ )*(?:story|tale|book)\b|\bstor(?:y|ies) for (?:children|kids)"
-    r"|\bchildren (?:aged|of all ages)\b|\bage group\b|\bteach (?:children|kids)\b|\bsentences\b|\bparagraphs?\b",
+    r"|\bchildren (?:aged|of all ages)\b|\bage group\b|\bteach (?:children|kids)\b|\bsentences\b|\bparagraphs?\b"
+    r"|\bcharacters\b|\bour children\b|\bwe want (?:our|the) (?:children|readers?|kids)\b",
     re.IGNORECASE,
 )
 ECHO_SIMILARITY = 0.6  # share of a sentence's words found in one instruction sentence

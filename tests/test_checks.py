@@ -53,6 +53,16 @@ def test_off_subject_story_fails():
     assert not check_on_subject("Mia counted the stars.", "a sleepy dragon who counts the stars").passed
 
 
+def test_gemma_off_and_on_subject():
+    # Gemma, "a fox and a badger become friends": neither animal appears.
+    text = ("In a cosy little house, Mateo and his little friend are going to be friends. In a warm, cosy house, "
+            "we have a cat sleeping in the kitchen.")
+    assert not check_on_subject(text, "a fox and a badger become friends").passed
+    # Gemma, "a skilful knitter from Scunthorpe": knitting is the subject, in other words.
+    assert check_on_subject("Grace has no trouble telling him that she likes to knit.",
+                            "a skilful knitter from Scunthorpe").passed
+
+
 def test_on_subject_story_passes_with_plural_or_synonym():
     # SmolLM2, "a whale who sings lullabies": the whale is there.
     text = "He was a young whale, with long white fins and a tail that looked like a big sail."
@@ -81,6 +91,7 @@ def test_on_subject_story_passes_with_plural_or_synonym():
     "2-3 minute sentences.",
     "As the sun went down, Noah's story was about a little owl.",
     "This lesson is about a baby panda called Xiao who was very happy because he had his own nursery.",
+    "We want our children to feel safe with these characters.",
 ])
 def test_echoed_instructions_are_found(sentence):
     assert is_echo(sentence, INSTRUCTIONS)

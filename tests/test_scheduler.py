@@ -89,7 +89,8 @@ class GatedFake:
 
 
 def _fake_batch(models_dir, monkeypatch, prompts: int, parallel):
-    settings = load_settings({"models_dir": models_dir, "images": False, "low_memory": True})
+    # One draft per story: the gate lets each story write exactly once.
+    settings = load_settings({"models_dir": models_dir, "images": False, "low_memory": True, "candidates": 1})
     setup = prepare(settings)
     fake = GatedFake(setup.profile)
     monkeypatch.setattr("dreamflow_cli.batch.open_backend", lambda *a, **k: fake)
