@@ -50,7 +50,7 @@ from dreamflow_cli.catalog import find_entry
 from dreamflow_cli.models import check_model_file, resolve_model
 from dreamflow_cli.monitor import Status
 from dreamflow_cli.story import AGE_BANDS, SYSTEM_PROMPT, build_prompt, ends_sleepily, is_complete, is_whole_title, \
-    repeated_ratio, sentences
+    repeated_ratio, sentences, subject_sentence
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,8 @@ def run_case(model: Any, settings: Settings, case: Case, profile: str) -> Row:
     row.tokens = composed.generation.generated_tokens
     row.ending_added = bool(meta["ending_added"])
     row.leaked_markers = bool(re.search(r"<\||\|>|</?s>|\[/?INST\]|im_start|im_end", story.all_text()))
-    row.on_subject = check_on_subject(story.text, request.prompt).passed
+    # The sentence dreamflow writes to start a draft on subject does not count.
+    row.on_subject = check_on_subject(story.text.replace(subject_sentence(request.prompt), " "), request.prompt).passed
     row.echo = remove_echo(story.text, instructions_for(request),
                            request_words(request.prompt, request.name, request.theme, request.moral))[1]
     row.distress = list(tone_report(story.scenes).distressing)

@@ -13,7 +13,8 @@ comforting sentence (VADER compound at least :data:`COMFORT_COMPOUND`, or a comf
 "hug", "safe", "smiled") follows it within :data:`RESOLVE_WITHIN` sentences. A draft passes when
 every distressing sentence is resolved, there are at most :data:`MAX_DISTRESS` of them, and none
 is in the last scene: a story may have a small worry in the middle, never at bedtime. Unresolved
-sentences are cut from the draft (and it loses when more than a third of it goes).
+sentences are cut from the draft (and it loses when more than a third of it goes); so are resolved
+ones unless the prompt itself asked for the worry ("a bunny who is afraid of the dark").
 """
 
 from __future__ import annotations
@@ -502,11 +503,12 @@ class Verdict:
 
 
 def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions: Sequence[str],
-          split: Any = None, own_words: Iterable[str] | None = None) -> Verdict:
+          split: Any = None, own_words: Iterable[str] | None = None, given: Sequence[str] = ()) -> Verdict:
     """Run every check on a draft's scenes, apply the repairs, and score it.
 
     ``split(text, count)`` re-splits the repaired text into the same number of scenes (the
-    composer passes story.split_scenes); without it scenes are joined back paragraph by paragraph."""
+    composer passes story.split_scenes); without it scenes are joined back paragraph by paragraph.
+    ``given``: sentences the composer wrote into the draft itself, left out of the on-subject check."""
     scenes = tuple(scenes)
     count = len(scenes)
     text = "\n\n".join(scenes)
@@ -518,11 +520,15 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     else:
         scenes = tuple(p for p in text.split("\n\n") if p.strip()) if echo.repairs else tuple(
             _replace_scenes(scenes, text))
-    subject = check_on_subject(text, prompt)
+    # Sentences we wrote for the model ("Once upon a time, there was a sleepy dragon…") do not count.
+    subject = check_on_subject(_minus(text, given), prompt)
     calm, tone = check_calm_tone(scenes)
-    if tone.unresolved:  # never saved: cut, or the draft loses when little is left
-        scenes, share = _without(scenes, tone.unresolved, split, count)
-        calm = CheckResult(calm.name, calm.passed, calm.detail, len(tone.unresolved),
+    # A worry the child asked for ("a bunny who is afraid of the dark") may stay when soothed; one
+    # the model made up is cut even then. Unresolved ones are never saved.
+    cut = tone.unresolved if is_distressing(prompt) else tone.distressing
+    if cut:  # the draft loses when little is left
+        scenes, share = _without(scenes, cut, split, count)
+        calm = CheckResult(calm.name, calm.passed, calm.detail, len(cut),
                            disqualified=share > MAX_ECHO_SHARE or not scenes)
     ending, scenes = check_ending(scenes, name)
     checks = (subject, echo, calm, names, ending)
@@ -534,8 +540,14 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     score -= 0 if ending.passed else PENALTIES["ending_replaced"]
     score -= PENALTIES["name_fixed"] * names.repairs
     disqualified = any(c.disqualified for c in checks)
-    kept = tuple(s for s in tone.distressing if s not in tone.unresolved)
+    kept = tuple(s for s in tone.distressing if s not in cut)
     return Verdict(scenes, checks, score, disqualified, kept)
+
+
+def _minus(text: str, given: Sequence[str]) -> str:
+    for sentence in given:
+        text = text.replace(sentence, " ")
+    return text
 
 
 def _without(scenes: tuple[str, ...], drop: Sequence[str], split: Any, count: int) -> tuple[tuple[str, ...], float]:

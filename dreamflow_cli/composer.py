@@ -11,7 +11,9 @@ writing stops as soon as a draft is good enough (checks.STOP_SCORE: on subject, 
 unresolved, at most a small repair). A draft with a blocked
 word, no story, or mostly instructions is thrown away; those are retried (``guard_retries`` more
 drafts at most) and never kept. A base model (no chat template) is given the opening of a story
-to continue instead of instructions (story.base_model_opening).
+to continue instead of instructions (story.base_model_opening). After a draft that wandered off
+subject, the next ones start with a sentence naming the subject (story.subject_sentence); the
+on-subject check does not count that sentence.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dreamflow_cli.story import SYSTEM_PROMPT as SYSTEM_PROMPT_TEXT
 from dreamflow_cli.story import (AGE_BANDS, MAX_MORAL_CHARS, MAX_PROMPT_CHARS, MAX_THEME_CHARS, Story, TextReport,
                                  assemble, base_model_opening, build_prompt, caption_for, closing_cue, draft,
                                  ending_from, ends_sleepily, sanitize_name, sanitize_text, split_scenes,
-                                 story_opening)
+                                 story_opening, subject_sentence)
 
 # Tokens kept back from the story for its ending, when the budget is big enough to share.
 ENDING_TOKENS = 48
@@ -193,14 +195,18 @@ class _Framing:
                                                                                                prefix)
 
 
-def _opening(request: StoryRequest, framing: _Framing, seed: int) -> str:
+def _opening(request: StoryRequest, framing: _Framing, seed: int, nudge: bool = False) -> str:
+    """The start of the draft, written for the model. ``nudge``: an earlier draft wandered off
+    subject, so this one starts by naming the subject."""
     if framing.title:
         return base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=seed)[1]
+    if nudge:
+        return f"{subject_sentence(request.prompt)} {story_opening(request.name, seed % 4 + 1)}"
     return story_opening(request.name, seed)
 
 
 def _write_once(model: Backend, request: StoryRequest, framing: _Framing, seed: int,
-                settings: Settings, status: Status) -> tuple[str, Generation, bool]:
+                settings: Settings, status: Status, nudge: bool = False) -> tuple[str, Generation, bool]:
     """One draft: the story, then (if it ran out or never got sleepy) a closing passage.
     Returns (text, generation, ending_added)."""
     status.tokens = 0
@@ -214,7 +220,7 @@ def _write_once(model: Backend, request: StoryRequest, framing: _Framing, seed: 
             status.tokens = offset + count
         return on_token
 
-    opening = _opening(request, framing, seed)
+    opening = _opening(request, framing, seed, nudge)
     reserve = ending_reserve(budget)
     first = model.generate(framing.prompt(opening), max_tokens=budget - reserve, sampling=settings.sampling(),
                            seed=seed, on_token=counter(0))
@@ -267,6 +273,7 @@ def compose(
                                          *(band.style for band in AGE_BANDS.values()))
 
     own_words = request_words(request.prompt, request.name, request.theme, request.moral)
+    off_subject = False  # a draft wandered: the next ones start by naming the subject
     history: list[Attempt] = []
     best: _Draft | None = None
     usable = thrown = 0
@@ -274,7 +281,8 @@ def compose(
     while usable < limit and thrown <= retries:
         number = len(history) + 1
         attempt_seed = retry_seed(seed, number)
-        text, generation, ending_added = _write_once(model, request, framing, attempt_seed, settings, status)
+        text, generation, ending_added = _write_once(model, request, framing, attempt_seed, settings, status,
+                                                     nudge=off_subject)
         tokens += generation.generated_tokens
         story, report = assemble(text, request.prompt, request.scenes, title=framing.title)
         words = len(story.text.split())
@@ -282,7 +290,8 @@ def compose(
         verdict = None
         if not found:
             verdict = judge(story.scenes, prompt=request.prompt, name=request.name, instructions=instructions,
-                            split=split_scenes, own_words=own_words)
+                            split=split_scenes, own_words=own_words, given=(subject_sentence(request.prompt),))
+            off_subject = off_subject or not verdict.checks[0].passed
             if verdict.disqualified:
                 found = [MOSTLY_INSTRUCTIONS]
         if found:

@@ -206,14 +206,21 @@ _CLOSINGS_NAMELESS = ("Soon, everyone's eyes grew heavy", "At last, it was time 
 MAX_ENDING_SENTENCES = 3
 
 
+def subject_sentence(prompt: str) -> str:
+    """A first sentence that names what the story is about: the start of a base model's page, and
+    of a chat model's draft after one that wandered off subject. The on-subject check does not
+    count it: the model has to keep to the subject itself."""
+    subject = story_subject(prompt)
+    return f"Once upon a time, there was {subject[:1].lower() + subject[1:]}."
+
+
 def base_model_opening(prompt: str, *, name: str | None, theme: str | None, seed: int) -> tuple[str, str]:
     """(title, opening) for a template-less (base) model, which continues text instead of
     following instructions: sent instructions, it writes more instructions. So it is given what
     a picture book's first page looks like — the title, the hero, a first calm sentence — and
     continues the story. The opening (not the title) becomes the story's first lines."""
     title = title_from_prompt(prompt)
-    subject = story_subject(prompt)
-    lines = [f"Once upon a time, there was {subject[:1].lower() + subject[1:]}."]
+    lines = [subject_sentence(prompt)]
     if theme:
         lines.append(f"It all happened in {theme[:1].lower() + theme[1:]}.")
     # Not the "Once upon a time" opening twice.

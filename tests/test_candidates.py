@@ -207,3 +207,14 @@ def test_gemma_base_model_writes_a_story_without_our_instructions(gemma):
     assert composed.story.title == "A Whale Who Sings Lullabies" and is_whole_title(composed.story.title)
     assert composed.metadata()["title_source"] == "opening"
     assert composed.story.text.startswith("Once upon a time, there was a whale who sings lullabies.")
+
+
+def test_after_an_off_subject_draft_the_next_starts_by_naming_the_subject():
+    backend = ScriptedBackend([OFF_SUBJECT, OFF_SUBJECT, OFF_SUBJECT])
+    composed = compose(backend, request(), settings(candidates=3), 7, Status())
+    drafts = [p.prefix for p in backend.prompts]
+    assert not drafts[0].startswith("Once upon a time, there was")
+    assert all(p.startswith("Once upon a time, there was a sleepy dragon who counts the stars. ") for p in drafts[1:])
+    # Our own sentence does not make a draft on subject: the model has to keep to it.
+    assert composed.metadata()["candidates"]["scores"] == [60, 60, 60]
+    assert not composed.metadata()["checks"]["checks"]["on_subject"]["passed"]

@@ -312,3 +312,20 @@ def test_the_prompts_own_words_are_not_echo():
     sentence = "Once upon a time, there was a sleepy dragon who counts the stars."
     assert is_echo(sentence, INSTRUCTIONS) and not is_echo(sentence, INSTRUCTIONS, own)
     assert is_echo("Use short sentences and simple words.", INSTRUCTIONS, own)
+
+
+def test_a_worry_the_model_made_up_is_cut_even_when_soothed():
+    # SmolLM2, "a train ride through the stars": a made-up worry, then comfort.
+    scenes = ("One starry night, Isla rode the train through the stars. The stars shone bright, making her feel "
+              "small and insignificant. Then she smiled and hugged her bear.",
+              "The train hummed softly along its silver track.", "Soon, Isla fell asleep.")
+    verdict = judge(scenes, prompt="a train ride through the stars", name="Isla", instructions=INSTRUCTIONS,
+                    split=split_scenes)
+    assert "insignificant" not in "\n".join(verdict.scenes) and verdict.distressing == ()
+    assert verdict.score == 100 - PENALTIES["distress_resolved"]
+    # Asked for: the soothed worry stays.
+    scenes = ("Ethan's bunny was afraid of the dark. Ethan hugged him and said he was safe.",
+              "They watched the moon together.", "Soon, Ethan and the bunny fell asleep.")
+    verdict = judge(scenes, prompt="a bunny who is afraid of the dark", name="Ethan", instructions=INSTRUCTIONS,
+                    split=split_scenes)
+    assert verdict.distressing == ("Ethan's bunny was afraid of the dark.",)
