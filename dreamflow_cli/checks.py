@@ -8,7 +8,8 @@ the best-scoring draft (see :data:`PENALTIES` for how the score is made).
 
 The calm-tone rule, in full: a sentence is *distressing* when it names one of the bedtime worries
 in :data:`DISTRESS_PATTERNS` (anger, arguing, accidents, illness, loss, crying, abandonment, fear)
-or VADER's compound score is at most :data:`DISTRESS_COMPOUND`. Distress is *resolved* when a
+and the sentence itself is not clearly comforting (VADER compound below
+:data:`COMFORT_SAME_SENTENCE`), or VADER's compound score is at most :data:`DISTRESS_COMPOUND`. Distress is *resolved* when a
 comforting sentence (VADER compound at least :data:`COMFORT_COMPOUND`, or a comfort word such as
 "hug", "safe", "smiled") follows it within :data:`RESOLVE_WITHIN` sentences. A draft passes when
 every distressing sentence is resolved, there are at most :data:`MAX_DISTRESS` of them, and none
@@ -250,6 +251,7 @@ def check_instruction_echo(text: str, instructions: Sequence[str],
 
 DISTRESS_COMPOUND = -0.5
 COMFORT_COMPOUND = 0.3
+COMFORT_SAME_SENTENCE = 0.5  # a worry word in a sentence this positive is already soothed
 RESOLVE_WITHIN = 3
 MAX_DISTRESS = 2
 
@@ -291,8 +293,18 @@ def sentiment(sentence: str) -> float:
     return float(_analyzer().polarity_scores(sentence)["compound"])
 
 
+# VADER reads "lying" as lying to someone; in a bedtime story it is lying in bed.
+_RESTING = re.compile(r"\blying(?= (?:down|on|in|under|there|beside|next|by|awake|still|quietly|back|close))",
+                      re.IGNORECASE)
+
+
 def is_distressing(sentence: str) -> bool:
-    return bool(DISTRESS_PATTERNS.search(sentence)) or sentiment(sentence) <= DISTRESS_COMPOUND
+    """A bedtime worry, unless the same sentence is clearly comforting ("a song that could soothe
+    anyone's pain"), or VADER finds the sentence plainly negative."""
+    score = sentiment(_RESTING.sub("resting", sentence))
+    if DISTRESS_PATTERNS.search(sentence):
+        return score < COMFORT_SAME_SENTENCE
+    return score <= DISTRESS_COMPOUND
 
 
 def is_comforting(sentence: str) -> bool:

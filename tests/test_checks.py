@@ -167,6 +167,8 @@ def test_distress_is_found(sentence):
     # Gemma:
     "At last, Leo snuggled into bed in a soft and warm blanket.",
     "It was like being at home with your parents all day long: calm and peaceful.",
+    "One starry night, Oliver, a young boy from the village of Lymington, was lying on his back.",
+    "The next day, Oliver woke up with a song in his heart that could soothe anyone’s pain.",
 ])
 def test_calm_sentences_pass(sentence):
     assert not is_distressing(sentence)
