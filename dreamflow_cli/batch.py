@@ -255,7 +255,17 @@ def run_batch(
             yield from settled_before(jobs[0].index)
             pending = {pool.submit(write, job): job.index for job in jobs}
             while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                try:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    # Stories that finished while the signal arrived are on disk: report them
+                    # before the run ends, so a script's record matches the folder.
+                    cancel.set()
+                    backend.interrupt()
+                    for future in sorted(pending, key=pending.__getitem__):
+                        if future.done() and not future.cancelled() and future.exception() is None:
+                            yield future.result()
+                    raise
                 for future in sorted(finished, key=pending.__getitem__):
                     del pending[future]
                     outcome = future.result()  # re-raises out-of-memory and interrupts

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dreamflow_cli.backend import Generation, Prompt
+from dreamflow_cli import batch as batch_module
 from dreamflow_cli.batch import parse_prompts, run_batch
 from dreamflow_cli.composer import StoryRequest
 from dreamflow_cli.config import load_settings
@@ -126,3 +127,22 @@ def test_parallel_defaults_to_what_the_backend_does_well(parallel, models_dir, i
     assert sorted(r.index for r in results) == [1, 2, 3, 4, 5, 6] and {r.status for r in results} == {"ok"}
     assert len(fake.threads) <= (parallel or fake.max_parallel)
     assert len(list(settings.out_dir.glob("*/story.json"))) == 6
+
+
+def test_a_story_that_finished_as_the_signal_arrived_is_still_reported(models_dir, isolated, monkeypatch):
+    settings, fake, outcomes = _fake_batch(models_dir, monkeypatch, 3, 2)
+    real_wait = batch_module.wait
+
+    def interrupted_wait(futures, return_when):
+        real_wait(futures, return_when=return_when)  # a story is done and on disk ...
+        raise KeyboardInterrupt  # ... and Ctrl-C lands before the batch reports it
+
+    monkeypatch.setattr(batch_module, "wait", interrupted_wait)
+    fake.gate.release()
+    reported = []
+    with pytest.raises(KeyboardInterrupt):
+        for outcome in outcomes:
+            reported.append(outcome)
+    on_disk = [p.parent.resolve() for p in settings.out_dir.glob("*/story.json")]
+    assert len(on_disk) == 1 and [o.story_dir.resolve() for o in reported] == on_disk
+    assert not [p for p in settings.out_dir.iterdir() if p.name.startswith(".")]
