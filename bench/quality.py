@@ -212,8 +212,11 @@ def run_case(model: Any, settings: Settings, case: Case, profile: str) -> Row:
     row.tokens = composed.generation.generated_tokens
     row.ending_added = bool(meta["ending_added"])
     row.leaked_markers = bool(re.search(r"<\||\|>|</?s>|\[/?INST\]|im_start|im_end", story.all_text()))
-    # The sentence dreamflow writes to start a draft on subject does not count.
-    row.on_subject = check_on_subject(story.text.replace(subject_sentence(request.prompt), " "), request.prompt).passed
+    # The words dreamflow wrote to start the draft do not count.
+    model_words = " ".join(story.text.split())
+    for given in (str(meta.get("opening", "")), subject_sentence(request.prompt)):
+        model_words = model_words.replace(" ".join(given.split()), " ") if given else model_words
+    row.on_subject = check_on_subject(model_words, request.prompt).passed
     row.echo = remove_echo(story.text, instructions_for(request),
                            request_words(request.prompt, request.name, request.theme, request.moral))[1]
     row.distress = list(tone_report(story.scenes).distressing)

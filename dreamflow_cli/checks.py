@@ -557,8 +557,10 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
 
 
 def _minus(text: str, given: Sequence[str]) -> str:
-    for sentence in given:
-        text = text.replace(sentence, " ")
+    text = " ".join(text.split())  # scene splitting may have put a paragraph break inside the opening
+    for sentence in sorted(given, key=len, reverse=True):  # the whole opening before its first sentence
+        if sentence:
+            text = text.replace(" ".join(sentence.split()), " ")
     return text
 
 

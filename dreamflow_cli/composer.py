@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from dreamflow_cli.backend import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
-from dreamflow_cli.checks import Verdict, instruction_sentences, judge, request_words
+from dreamflow_cli.checks import Verdict, instruction_sentences, judge, prompt_subjects, request_words
 from dreamflow_cli.config import Settings
 from dreamflow_cli.errors import ContentBlockedError, ModelError
 from dreamflow_cli.guard import DEFAULT_LEVEL, Guard, build_guard, describe
@@ -85,6 +85,7 @@ class Composed:
     chosen: int = 1  # which draft was kept (1 = the first written)
     candidates: int = 1  # the most drafts this story could have
     draft_tokens: int = 0  # tokens generated over every draft
+    opening: str = ""  # the kept draft's first words, written by dreamflow for the model to continue
 
     def metadata(self) -> dict[str, object]:
         """What story.json records about how the text came to be."""
@@ -110,6 +111,8 @@ class Composed:
         }
         if self.verdict is not None:
             meta["checks"] = self.verdict.as_dict()
+        if self.opening:
+            meta["opening"] = self.opening
         if self.report is not None:
             meta.update(title_source=self.report.title_source, repeats_removed=self.report.repeats_removed,
                         repeated_ratio=self.report.repeated_ratio)
@@ -201,7 +204,12 @@ def _opening(request: StoryRequest, framing: _Framing, seed: int, nudge: bool = 
     if framing.title:
         return base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=seed)[1]
     if nudge:
-        return f"{subject_sentence(request.prompt)} {story_opening(request.name, seed % 4 + 1)}"
+        # Name the subject, then start the next sentence with it: "…, Finn and the hedgehog".
+        things = prompt_subjects(request.prompt)
+        start = story_opening(None, seed % 4 + 1)
+        hero = f"the {things[0]}" if things else ""
+        who = " and ".join(w for w in (request.name, hero) if w)
+        return f"{subject_sentence(request.prompt)} {start} {who}".rstrip()
     return story_opening(request.name, seed)
 
 
@@ -241,6 +249,7 @@ def _write_once(model: Backend, request: StoryRequest, framing: _Framing, seed: 
 
 @dataclass(frozen=True)
 class _Draft:
+    opening: str
     number: int
     story: Story
     report: TextReport
@@ -281,16 +290,19 @@ def compose(
     while usable < limit and thrown <= retries:
         number = len(history) + 1
         attempt_seed = retry_seed(seed, number)
+        nudged = off_subject
         text, generation, ending_added = _write_once(model, request, framing, attempt_seed, settings, status,
-                                                     nudge=off_subject)
+                                                     nudge=nudged)
         tokens += generation.generated_tokens
         story, report = assemble(text, request.prompt, request.scenes, title=framing.title)
         words = len(story.text.split())
         found = guard.find(story.all_text()) if words >= MIN_STORY_WORDS else [TOO_SHORT]
         verdict = None
         if not found:
+            # The opening we wrote does not count for the subject: the model must keep to it itself.
+            given = (_opening(request, framing, attempt_seed, nudged), subject_sentence(request.prompt))
             verdict = judge(story.scenes, prompt=request.prompt, name=request.name, instructions=instructions,
-                            split=split_scenes, own_words=own_words, given=(subject_sentence(request.prompt),))
+                            split=split_scenes, own_words=own_words, given=given)
             off_subject = off_subject or not verdict.checks[0].passed
             if verdict.disqualified:
                 found = [MOSTLY_INSTRUCTIONS]
@@ -305,13 +317,13 @@ def compose(
         usable += 1
         judged = Story(story.title, verdict.scenes, tuple(caption_for(p) for p in verdict.scenes))
         if best is None or verdict.score > best.verdict.score:
-            best = _Draft(number, judged, report, generation, ending_added, verdict)
+            best = _Draft(given[0], number, judged, report, generation, ending_added, verdict)
         if verdict.good_enough:
             break
 
     if best is not None:
         return Composed(best.story, best.generation, len(history), tuple(history), guard.level, best.report,
-                        best.ending_added, best.verdict, best.number, limit, tokens)
+                        best.ending_added, best.verdict, best.number, limit, tokens, best.opening)
     blocked = [w for a in history for w in a.rejected_for if w not in (TOO_SHORT, MOSTLY_INSTRUCTIONS)]
     tries = f"{len(history)} attempt{'s' if len(history) > 1 else ''}"
     if not blocked:

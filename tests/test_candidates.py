@@ -123,7 +123,7 @@ def test_no_usable_draft_is_a_model_error_and_nothing_is_kept():
     with pytest.raises(ModelError) as info:
         compose(backend, request(), settings(candidates=2, guard_retries=2), 7, Status())
     assert "no usable story in 3 attempts" in info.value.message
-    assert len([p for p in backend.prompts if p.prefix.endswith("Mia")]) == 3  # three drafts, each with an ending
+    assert len([p for p in backend.prompts if "\n\n" not in p.prefix]) == 3  # three drafts (endings continue a text)
     assert MOSTLY_INSTRUCTIONS == "mostly instructions"
 
 
@@ -215,6 +215,8 @@ def test_after_an_off_subject_draft_the_next_starts_by_naming_the_subject():
     drafts = [p.prefix for p in backend.prompts]
     assert not drafts[0].startswith("Once upon a time, there was")
     assert all(p.startswith("Once upon a time, there was a sleepy dragon who counts the stars. ") for p in drafts[1:])
+    assert all(p.endswith(", Mia and the dragon") for p in drafts[1:])
+    assert composed.metadata()["opening"] == "One starry night, Mia"  # the kept (first) draft's
     # Our own sentence does not make a draft on subject: the model has to keep to it.
     assert composed.metadata()["candidates"]["scores"] == [60, 60, 60]
     assert not composed.metadata()["checks"]["checks"]["on_subject"]["passed"]
