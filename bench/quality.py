@@ -219,7 +219,10 @@ def run_case(model: Any, settings: Settings, case: Case, profile: str) -> Row:
     row.on_subject = check_on_subject(model_words, request.prompt).passed
     row.echo = remove_echo(story.text, instructions_for(request),
                            request_words(request.prompt, request.name, request.theme, request.moral))[1]
-    row.distress = list(tone_report(story.scenes).distressing)
+    # Worries in the prompt's own words ("…there was a bunny who is afraid of the dark.") are the
+    # child's request, restated by dreamflow's opening: not counted.
+    row.distress = [s for s in tone_report(story.scenes).distressing if " ".join(s.split()) not in
+                    (" ".join(str(meta.get("opening", "")).split()), subject_sentence(request.prompt))]
     row.whole_title = is_whole_title(story.title)
     if request.name and " " not in request.name:
         row.misspelt_names = [wrong for wrong, right in fix_names(story.text, request.name)[1]

@@ -532,8 +532,6 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     else:
         scenes = tuple(p for p in text.split("\n\n") if p.strip()) if echo.repairs else tuple(
             _replace_scenes(scenes, text))
-    # Sentences we wrote for the model ("Once upon a time, there was a sleepy dragon…") do not count.
-    subject = check_on_subject(_minus(text, given), prompt)
     calm, tone = check_calm_tone(scenes)
     # A worry the child asked for ("a bunny who is afraid of the dark") may stay when soothed; one
     # the model made up is cut even then. Unresolved ones are never saved.
@@ -543,6 +541,9 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
         calm = CheckResult(calm.name, calm.passed, calm.detail, len(cut),
                            disqualified=share > MAX_ECHO_SHARE or not scenes)
     ending, scenes = check_ending(scenes, name)
+    # On the story as it will be saved; the sentences we wrote for the model ("Once upon a time,
+    # there was a sleepy dragon…") do not count.
+    subject = check_on_subject(_minus("\n\n".join(scenes), given), prompt)
     checks = (subject, echo, calm, names, ending)
     score = 100
     score -= 0 if subject.passed else PENALTIES["on_subject"]
