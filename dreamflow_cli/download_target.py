@@ -203,7 +203,7 @@ def discard_partial(final: Path) -> None:
     unlink_quietly(part_path(final), sidecar_path(final))
 
 
-# --- Free space --------- --------------------------------------------------------------------
+# --- Free space -------------------------------------------------------------------------------
 
 def check_free_space(directory: Path, needed: int, options: DownloadOptions) -> None:
     reading = options.free_space or disk_free_bytes
