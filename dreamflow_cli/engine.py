@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping
 
 from dreamflow_cli.backend import Generation, Prompt, TokenCallback, fit_max_tokens
 from dreamflow_cli.errors import ModelError, NotEnoughMemoryError
-from dreamflow_cli.profiles import MEMORY_ADVICE, Profile
+from dreamflow_cli.profiles import Profile, memory_advice
 
 __all__ = ["Generation", "LoadedModel", "llama_cpp_version", "load_model"]
 
@@ -148,12 +148,14 @@ class LoadedModel:
                 if len(out) >= budget:
                     break
         except MemoryError:
-            raise NotEnoughMemoryError("ran out of memory while writing the story", MEMORY_ADVICE) from None
+            raise NotEnoughMemoryError("ran out of memory while writing the story",
+                                      memory_advice(self.profile.name)) from None
         except RuntimeError as exc:
             # llama_decode fails when a compute buffer cannot be allocated mid-story.
             if "llama_decode" not in str(exc):
                 raise
-            raise NotEnoughMemoryError(f"llama.cpp could not continue the story ({exc})", MEMORY_ADVICE) from None
+            raise NotEnoughMemoryError(f"llama.cpp could not continue the story ({exc})",
+                                      memory_advice(self.profile.name)) from None
         finally:
             tokens.close()  # an abandoned generator must not keep decoding state half-open
         seconds = time.perf_counter() - started
@@ -220,11 +222,12 @@ def load_model(path: Path, profile: Profile, *, verbose: bool = False, n_gpu_lay
             )
         llama.verbose = verbose  # later calls (generate) check this flag before printing
     except MemoryError:
-        raise NotEnoughMemoryError(f"ran out of memory while loading {path.name}", MEMORY_ADVICE) from None
+        raise NotEnoughMemoryError(f"ran out of memory while loading {path.name}",
+                                  memory_advice(profile.name)) from None
     except ValueError as exc:
         if "llama_context" in str(exc):  # the weights loaded, but the KV cache/buffers could not be allocated
             raise NotEnoughMemoryError(f"not enough memory for the {profile.name} profile's context "
-                                       f"(n_ctx {profile.n_ctx})", MEMORY_ADVICE) from None
+                                       f"(n_ctx {profile.n_ctx})", memory_advice(profile.name)) from None
         raise ModelError(f"llama.cpp could not load {path}: {exc}",
                          "the file may be damaged or of an unsupported architecture; "
                          "re-download it with `dreamflow download-model NAME --force`") from None
