@@ -44,6 +44,15 @@ _STRICT = _STANDARD + (
     "trap", "sick", "wolf",
 )
 TERMS_BY_LEVEL: dict[str, tuple[str, ...]] = {"relaxed": _RELAXED, "standard": _STANDARD, "strict": _STRICT}
+# Being frightened is the subject of many bedtime stories ("a boat that is afraid of the dark").
+# When the request itself is about such a worry, these words in the story are left to the calm-tone
+# check (checks.py), which keeps a worry only when it is soothed and never in the last scene.
+FEAR_TERMS = ("scare", "scary", "frighten", "frightening", "afraid", "fear", "worry")
+
+
+def fear_words() -> frozenset[str]:
+    """Every written form of FEAR_TERMS, as Guard.find reports them."""
+    return frozenset(form for term in FEAR_TERMS for form in word_forms(term))
 
 _TERM_SHAPE = re.compile(r"^[^\W\d_]+(?:[ '-][^\W\d_]+)*$")
 _VOWELS = "aeiou"

@@ -220,3 +220,16 @@ def test_after_an_off_subject_draft_the_next_starts_by_naming_the_subject():
     # Our own sentence does not make a draft on subject: the model has to keep to it.
     assert composed.metadata()["candidates"]["scores"] == [60, 60, 60]
     assert not composed.metadata()["checks"]["checks"]["on_subject"]["passed"]
+
+
+def test_a_story_about_a_fear_is_written_not_refused(runner, models_dir, isolated):
+    # Before, SmolLM2 wrote "scared" in every draft of this classic bedtime theme and the word
+    # guard refused the story (exit 6 after 4 attempts with exactly these options).
+    result = invoke(runner, "generate", "a little boat that is afraid of the dark", "--name", "Zoe", "--age", "5",
+                    "--seed", "3", "--threads", "1", "--no-images", "--json", "--models-dir", str(models_dir))
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    story = Path(summary["story_path"]).read_text()
+    assert "boat" in story.lower()
+    last_scene = story.split("## Scene")[-1].lower()
+    assert not any(word in last_scene for word in ("scared", "afraid", "frighten", "fear"))

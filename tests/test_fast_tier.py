@@ -130,3 +130,31 @@ def test_the_fast_tier_never_imports_llama_cpp(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+FRIGHTENED_BOAT = (
+    "The little boat was scared of the dark water. Then the moon came out and smiled, and the boat "
+    "felt safe and warm. The stars sang softly to the little boat, and the waves rocked it gently. "
+    "The boat watched the quiet harbour and yawned. Soon the little boat was fast asleep, dreaming "
+    "of the calm sea. Goodnight, little boat."
+)
+
+
+def test_a_story_about_a_fear_may_name_it_once_it_is_soothed(isolated):
+    settings = load_settings({"images": False, "candidates": 1}, env={})
+    plan = plan_story(StoryRequest("a little boat that is afraid of the dark", scenes=2, images=False, seed=7),
+                      settings, setup_for_fake())
+    result = write_story(plan, settings, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT),
+                         watch=Watch())
+    meta = json.loads(result.metadata_path.read_text())
+    assert meta["attempts"] == 1 and meta["guard_hits"] == []  # not thrown away for "scared"
+    assert "boat" in result.story.text and "scared" not in result.story.scenes[-1]
+
+
+def test_a_fear_the_request_did_not_ask_for_is_still_blocked(isolated):
+    settings = load_settings({"images": False, "candidates": 1, "guard_retries": 0}, env={})
+    plan = plan_story(StoryRequest("a little boat on a calm sea", scenes=2, images=False, seed=7),
+                      settings, setup_for_fake())
+    with pytest.raises(ContentBlockedError, match="scared"):
+        write_story(plan, settings, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT), watch=Watch())
+    assert not list(settings.out_dir.glob("*/story.json"))  # nothing saved
