@@ -2,11 +2,18 @@
 
     python bench/parallel.py                          # everything, ~20 min on a quiet 2-core machine
     python bench/parallel.py --only batch --stories 20
+    python bench/parallel.py --only ceiling,batch --models smol,smolq40,smolq80,tiny
     python bench/parallel.py --only threads,single --models smol
     python bench/parallel.py --stories 2 --max-tokens 32 --repeat 1      # a smoke run (~3 min)
 
 Sections:
 
+* ``ceiling``: the decoder alone (bench/decode_ceiling.py, no story pipeline): aggregate tokens/s
+  of 4 sequences per step against 1, every story the same length. The most ``--parallel 4``
+  can gain with this model, build and machine; a batch's prompts, checks and last story only
+  dilute it. ``--models smol,smolq40,smolq80`` adds SmolLM2 requantized from the shipped Q4_1
+  file to Q4_0 and Q8_0 (built once into the bench cache), which separates the model's weight
+  type from dreamflow's scheduling (docs/performance.md, "Why SmolLM2 gains less").
 * ``batch``: one ``--prompts-file`` batch of N stories written with ``--parallel 4`` and with
   ``--parallel 1`` (same seeds, same flags, alternating order), wall time, stories per minute,
   tokens per second over the whole batch, and each child's peak RSS (wait4). Targets: ≥1.4×
@@ -39,7 +46,12 @@ sys.path.insert(0, str(BENCH))
 
 import run as suite  # noqa: E402 (after the path insert above); bench/run.py: run_child (wait4 peak RSS), Bench, paired, machine
 
-SECTIONS = ("batch", "threads", "single")
+SECTIONS = ("ceiling", "batch", "threads", "single")
+# SmolLM2 requantized from the shipped Q4_1 file, built once into the bench cache: the same model
+# in weight types llama.cpp's CPU backend has batched (repacked) kernels for. A diagnostic only;
+# dreamflow itself uses the files as shipped.
+REQUANTIZED = {"smolq40": ("Q4_0", 2), "smolq80": ("Q8_0", 7)}  # name: (label, llama_ftype)
+MODELS = ("smol", "smolq40", "smolq80", "tiny")
 NEIGHBOUR = "import time\nwhile True:\n    pass\n"
 
 
@@ -48,6 +60,58 @@ def cpu_now() -> float:
     import psutil
 
     return psutil.cpu_percent(interval=1.0)
+
+
+def requantized(b: suite.Bench, name: str) -> Path:
+    label, ftype = REQUANTIZED[name]
+    path = suite.CACHE / f"{b.smol.stem.replace('Q4_1', label)}.gguf"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"requantizing SmolLM2 to {label} once: {path}", file=sys.stderr)
+        code = ("import ctypes, sys; import llama_cpp.llama_cpp as ll\n"
+                "p = ll.llama_model_quantize_default_params(); p.ftype = int(sys.argv[3]); p.allow_requantize = True\n"
+                "sys.exit(ll.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))")
+        part = path.with_suffix(".part")
+        subprocess.run([sys.executable, "-c", code, str(b.smol), str(part), str(ftype)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        part.replace(path)
+    return path
+
+
+def model_label(name: str) -> str:
+    return {"smol": "SmolLM2 Q4_1 (shipped)", "smolq40": "SmolLM2 → Q4_0", "smolq80": "SmolLM2 → Q8_0",
+            "tiny": "TinyLlama-size Q4_0"}[name]
+
+
+def ceiling_run(b: suite.Bench, name: str, model: Path, slots: int, args: argparse.Namespace) -> suite.Run:
+    argv = [sys.executable, str(BENCH / "decode_ceiling.py"), str(model), "--slots", str(slots),
+            "--stories", str(args.ceiling_stories), "--tokens", str(args.max_tokens), "--threads", str(b.threads)]
+    run = suite.run_child(f"{name} decoder {slots}", argv, b.env, b.work)
+    run.data = json.loads(run.out.strip().splitlines()[-1])
+    return b.keep("ceiling", run)
+
+
+def section_ceiling(b: suite.Bench, args: argparse.Namespace, models: dict[str, Path]) -> None:
+    b.emit(f"\n## The decoder alone: {args.ceiling_stories} stories of exactly {args.max_tokens} tokens, "
+           f"4 sequences per step vs 1, --threads {b.threads}, one process per run ({args.repeat} round(s), "
+           "alternating order)\n")
+    b.emit("| model | 1 at a time tok/s | 4 at a time tok/s | 4 vs 1 | peak RSS MB (1 / 4) | load at start |"
+           "\n|---|---|---|---|---|---|")
+    results = {}
+    for name, model in models.items():
+        runs: dict[int, list[suite.Run]] = {1: [], 4: []}
+        for i in range(args.repeat):
+            for n in ((4, 1) if i % 2 == 0 else (1, 4)):
+                runs[n].append(ceiling_run(b, name, model, n, args))
+        tps = {n: suite.med([r.data["tokens_per_second"] for r in rs]) for n, rs in runs.items()}
+        b.emit(f"| {model_label(name)} | {suite.spread([r.data['tokens_per_second'] for r in runs[1]], '{:.1f}')} | "
+               f"{suite.spread([r.data['tokens_per_second'] for r in runs[4]], '{:.1f}')} | "
+               f"**{tps[4] / tps[1]:.2f}×** | {suite.med([r.rss for r in runs[1]]) / 1e6:.0f} / "
+               f"{suite.med([r.rss for r in runs[4]]) / 1e6:.0f} | "
+               f"{suite.spread([r.load1 for r in runs[1] + runs[4]], '{:.1f}')} |")
+        results[name] = {"ratio": tps[4] / tps[1], "tokens_per_second": tps,
+                         "runs": {str(n): [r.record() for r in rs] for n, rs in runs.items()}}
+    b.results["ceiling"] = results
 
 
 def batch_run(b: suite.Bench, label: str, model: Path, parallel: int, prompts: Path, args: argparse.Namespace) -> suite.Run:
@@ -177,7 +241,10 @@ def section_single(b: suite.Bench, args: argparse.Namespace, models: dict[str, P
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
-    ap.add_argument("--models", default="smol,tiny", help="smol, tiny or both (comma-separated)")
+    ap.add_argument("--models", default="smol,tiny",
+                    help=f"comma-separated, from {', '.join(MODELS)} (smolq40/smolq80: SmolLM2 requantized, "
+                         "a diagnostic)")
+    ap.add_argument("--ceiling-stories", type=int, default=16, help="stories per run in the ceiling section")
     ap.add_argument("--stories", type=int, default=20, help="stories in the batch section")
     ap.add_argument("--max-tokens", type=int, default=96, help="story budget in the batch section")
     ap.add_argument("--story-tokens", type=int, default=128, help="story budget in the threads section")
@@ -193,7 +260,13 @@ def main() -> int:
     args.quick = False
     b = suite.Bench(args)
     wanted = [m.strip() for m in args.models.split(",")]
-    models = {name: (b.smol if name == "smol" else b.tiny_model()) for name in ("smol", "tiny") if name in wanted}
+    if set(wanted) - set(MODELS):
+        ap.error(f"choose models from {', '.join(MODELS)}")
+
+    def path_of(name: str) -> Path:
+        return b.smol if name == "smol" else b.tiny_model() if name == "tiny" else requantized(b, name)
+
+    models = {name: path_of(name) for name in MODELS if name in wanted}
     info = suite.machine()
     started = datetime.now(timezone.utc)
     b.emit(f"# dreamflow parallel benchmark, {started:%Y-%m-%d %H:%M} UTC\n\n{info['cpu']}, {info['logical_cores']} "
