@@ -32,6 +32,7 @@ from dreamflow_cli.modelfile import (
     Expected, Problem, checksum_problem, expected_for, place_problem, sha256_file, size_problem,
 )
 from dreamflow_cli.models import ResolvedModel, resolve_model
+from dreamflow_cli.threads import FREE_CORE_SHARE, CpuSample, choose_threads, read_cpu
 from dreamflow_cli.units import human_bytes
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
@@ -114,28 +115,56 @@ def ram_check(readings: MemoryReadings, smallest_need: int | None) -> Check:
     return Check("RAM", PASS, detail)
 
 
-# Above this 1-minute load, other programs are busy on some core (docs/performance.md, section 0).
-BUSY_LOAD = 0.5
-
-
 def cpu_check(physical: int | None, logical: int | None, threads: Mapping[str, int],
-              load1: float | None = None) -> Check:
-    per_profile = ", ".join(f"{name} {n} thread{'s' if n != 1 else ''}" for name, n in threads.items())
+              others_busy: float | None = None) -> Check:
+    """Cores, threads per profile, and what generate's thread policy would do right now.
+
+    ``others_busy``: cores' worth of CPU that other programs used during a short sample
+    (threads.CpuSample, the reading generate takes while its model loads); None when it could not
+    be read. The decision is generate's own (threads.choose_threads over the logical cores)."""
+    per_profile = ", ".join(f"{name} {_threads(n)}" for name, n in threads.items())
     detail = f"{physical or '?'} physical / {logical or '?'} logical cores; {per_profile}"
+    hints = []
     cores = physical or logical
-    over = {name: n for name, n in threads.items() if cores and n > cores}
-    if over:
-        return Check("CPU", WARN, detail,
-                     f"more threads than {cores} cores slows llama.cpp down: set n_threads = {cores} "
+    if any(cores and n > cores for n in threads.values()):
+        hints.append(f"more threads than {cores} cores slows llama.cpp down: set n_threads = {cores} "
                      "in the config's profile tables, or pass --threads")
-    # llama.cpp's threads wait for each other after every step: when every core has a thread and
-    # another program holds one of them, generation slows down tens of times (measured 40x).
-    if load1 is not None and load1 >= BUSY_LOAD and cores and cores <= 4 \
-            and any(n >= cores for n in threads.values()):
-        fewer = max(1, cores - 1)
-        return Check("CPU", WARN, f"{detail}; the machine is busy (load {load1:.1f})",
-                     f"close busy programs, or pass --threads {fewer} while they run")
+    policy_cores = logical or physical or 1  # generate counts os.cpu_count()
+    chosen = {name: choose_threads(policy_cores, n, others_busy).threads for name, n in threads.items()}
+    if others_busy is None:
+        detail += f"; the CPU load could not be read, so no busy check: generate will use {_uses(chosen)}"
+    else:
+        fewer = {name: n for name, n in chosen.items() if n < min(threads[name], policy_cores)}
+        if fewer:
+            detail += (f"; other programs are using ~{others_busy:.1f} of {policy_cores} cores now: generate "
+                       f"will use fewer threads ({_fewer(fewer, threads, policy_cores)}) and stories will "
+                       "be slower")
+            hints.append("close busy programs for full speed")
+        elif others_busy < 1 - FREE_CORE_SHARE:
+            detail += f"; quiet now: generate will use {_uses(chosen)}"
+        else:
+            detail += (f"; other programs are using ~{others_busy:.1f} of {policy_cores} cores, enough stay "
+                       f"free: generate will use {_uses(chosen)}")
+    if hints:
+        return Check("CPU", WARN, detail, "; ".join(hints))
     return Check("CPU", PASS, detail)
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
+def _uses(chosen: Mapping[str, int]) -> str:
+    counts = set(chosen.values())
+    if len(counts) == 1:
+        return _threads(counts.pop())
+    return ", ".join(f"{_threads(n)} ({name})" for name, n in chosen.items())
+
+
+def _fewer(fewer: Mapping[str, int], threads: Mapping[str, int], cores: int) -> str:
+    if len(set(fewer.values())) == 1 and len(fewer) == len(threads):
+        return str(next(iter(fewer.values())))
+    return ", ".join(f"{name} {n} instead of {min(threads[name], cores)}" for name, n in fewer.items())
 
 
 def gpu_check(caps: GpuCapabilities, requested: int | str, n_layer: int | None,
@@ -372,18 +401,20 @@ class Machine:
     physical_cores: int | None
     logical_cores: int | None
     env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    load1: float | None = None  # 1-minute load average (psutil emulates it on Windows)
+    # Cores' worth of CPU other programs used during a short sample (threads.CpuSample); None when
+    # unreadable (no psutil counters). The 1-minute load average did not tell quiet from busy.
+    others_busy: float | None = None
 
 
-def read_machine() -> Machine:
+def read_machine(sample: CpuSample | None = None) -> Machine:
+    """``sample``: started earlier, so that work done since is its window; None samples now."""
     import psutil
 
-    try:
-        load1 = psutil.getloadavg()[0]
-    except (AttributeError, OSError):
-        load1 = None
+    sample = sample or CpuSample(reader=read_cpu)
+    others_busy, _ = sample.finish()
     return Machine(memory=memory_readings(), physical_cores=psutil.cpu_count(logical=False),
-                   logical_cores=os.cpu_count(), env=MappingProxyType(dict(os.environ)), load1=load1)
+                   logical_cores=os.cpu_count(), env=MappingProxyType(dict(os.environ)),
+                   others_busy=others_busy)
 
 
 def run_doctor(
@@ -396,11 +427,16 @@ def run_doctor(
     headroom: int = DEFAULT_HEADROOM_BYTES,
     gpu: Callable[[], GpuCapabilities] = read_capabilities,
 ) -> Report:
-    machine = machine or read_machine()
+    # Other programs' CPU use is sampled while llama.cpp imports, as generate samples it while the
+    # model loads: the window costs nothing beyond topping it up to MIN_SAMPLE_SECONDS, and it ends
+    # before --verify's hashing could stretch it to seconds.
+    sample = CpuSample(reader=read_cpu) if machine is None else None
+    llama_reading = llama()
+    machine = machine or read_machine(sample)
     report = Report(readings=machine.memory)
     report.checks.append(versions_check(__version__, platform.python_version(),
                                         f"{platform.system()} {platform.release()} ({platform.machine()})"))
-    report.checks.append(llama_check(llama()))
+    report.checks.append(llama_check(llama_reading))
     settings = _settings_checks(report, flags, config_path, machine)
     if settings.backend == "openai":  # the servers' checks replace the local model's
         from dreamflow_cli.doctor_endpoints import endpoint_checks
@@ -417,7 +453,7 @@ def run_doctor(
                                    report.info.block_count if report.info is not None else None,
                                    report.memory.get(chosen or "standard")))
     report.checks.append(cpu_check(machine.physical_cores, machine.logical_cores,
-                                   {p.name: p.n_threads for p in report.profiles}, machine.load1))
+                                   {p.name: p.n_threads for p in report.profiles}, machine.others_busy))
     _disk_checks(report, settings)
     report.verdict = report_verdict(report)
     return report

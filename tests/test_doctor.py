@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from dreamflow_cli.estimate import MemoryEstimate
 from dreamflow_cli.profiles import recommend as recommend_profile
 from dreamflow_cli.memory import CgroupMemory, MemoryReadings
 from dreamflow_cli.modelfile import Expected
+from dreamflow_cli.threads import CpuReading
 from tests.conftest import invoke
 
 GB = 1_000_000_000
@@ -34,8 +36,9 @@ def by_name(checks) -> dict[str, dict]:
     return {c["name"]: c for c in checks}
 
 
-def machine(readings: MemoryReadings, env: dict[str, str] | None = None) -> Machine:
-    return Machine(memory=readings, physical_cores=2, logical_cores=2, env=env or {})
+def machine(readings: MemoryReadings, env: dict[str, str] | None = None,
+            others_busy: float | None = None) -> Machine:
+    return Machine(memory=readings, physical_cores=2, logical_cores=2, env=env or {}, others_busy=others_busy)
 
 
 # ---------------------------------------------------------------- pure decisions
@@ -86,12 +89,52 @@ def test_cpu_oversubscription_warns():
     assert cpu_check(None, None, {"standard": 1}).status == PASS
 
 
-def test_cpu_warns_when_a_busy_small_machine_would_use_every_core():
-    busy = cpu_check(2, 2, {"standard": 2, "low-memory": 2}, load1=1.8)
-    assert busy.status == WARN and "load 1.8" in busy.detail and "--threads 1" in busy.hint
-    assert cpu_check(2, 2, {"standard": 2, "low-memory": 2}, load1=0.1).status == PASS
-    assert cpu_check(2, 2, {"standard": 1, "low-memory": 1}, load1=1.8).status == PASS  # a core stays free
-    assert cpu_check(8, 16, {"standard": 4, "low-memory": 2}, load1=3.0).status == PASS  # plenty of cores
+def test_cpu_says_what_generate_will_do_on_a_quiet_machine():
+    quiet = cpu_check(2, 2, {"standard": 2, "low-memory": 2}, others_busy=0.03)
+    assert quiet.status == PASS and quiet.hint is None
+    assert quiet.detail.endswith("; quiet now: generate will use 2 threads")
+    # Busy, but the profile leaves enough cores free: generate keeps its threads.
+    roomy = cpu_check(8, 16, {"standard": 4, "low-memory": 2}, others_busy=3.0)
+    assert roomy.status == PASS
+    assert ("other programs are using ~3.0 of 16 cores, enough stay free: generate will use "
+            "4 threads (standard), 2 threads (low-memory)") in roomy.detail
+    one = cpu_check(2, 2, {"standard": 1, "low-memory": 1}, others_busy=1.0)
+    assert one.status == PASS and "generate will use 1 thread" in one.detail  # a core stays free
+
+
+def test_cpu_warns_when_other_programs_would_cost_generate_threads():
+    busy = cpu_check(2, 2, {"standard": 2, "low-memory": 2}, others_busy=1.0)
+    assert busy.status == WARN
+    assert busy.detail.endswith("; other programs are using ~1.0 of 2 cores now: generate will use fewer "
+                                "threads (1) and stories will be slower")
+    assert busy.hint == "close busy programs for full speed"
+    # Only the profiles that lose a thread are named.
+    some = cpu_check(8, 8, {"standard": 4, "low-memory": 2}, others_busy=6.0)
+    assert some.status == WARN and "fewer threads (standard 2 instead of 4)" in some.detail
+
+
+@pytest.mark.parametrize("busy", [0.0, 0.2, 0.3, 0.9, 1.0, 1.8, 2.0])
+def test_cpu_check_makes_generates_decision(busy):
+    from dreamflow_cli.threads import choose_threads
+
+    check = cpu_check(2, 2, {"standard": 2}, others_busy=busy)
+    threads = choose_threads(2, 2, busy).threads
+    assert check.status == (PASS if threads == 2 else WARN)
+    assert (f"({threads})" if threads < 2 else "generate will use 2 threads") in check.detail
+
+
+def test_cpu_without_a_reading_skips_the_busy_verdict():
+    unknown = cpu_check(2, 2, {"standard": 2, "low-memory": 2}, others_busy=None)
+    assert unknown.status == PASS and unknown.hint is None
+    assert unknown.detail.endswith("; the CPU load could not be read, so no busy check: generate will use 2 threads")
+    assert "quiet" not in unknown.detail and "fewer" not in unknown.detail
+
+
+def test_cpu_oversubscribed_and_busy_gives_both_fixes():
+    both = cpu_check(2, 4, {"standard": 4, "low-memory": 2}, others_busy=3.0)
+    assert both.status == WARN
+    assert "n_threads = 2" in both.hint and "close busy programs for full speed" in both.hint
+    assert "fewer threads (1)" in both.detail
 
 
 def test_disk_warns_when_a_catalog_model_would_not_fit(tmp_path):
@@ -193,6 +236,15 @@ def test_cgroup_limit_recommends_low_memory(models_dir):
     assert by_name(c.as_dict() for c in forced.checks)["memory estimate"]["status"] == WARN
 
 
+def test_a_busy_machine_is_a_warning_not_a_failure(models_dir):
+    busy = run_doctor({"models_dir": models_dir}, machine=machine(BIG, others_busy=1.0), llama=lambda: HEALTHY_LLAMA)
+    cpu = by_name(c.as_dict() for c in busy.checks)["CPU"]
+    assert cpu["status"] == WARN and "fewer threads (1)" in cpu["detail"]
+    assert not busy.failed and busy.verdict.endswith("(1 warning)")
+    quiet = run_doctor({"models_dir": models_dir}, machine=machine(BIG, others_busy=0.0), llama=lambda: HEALTHY_LLAMA)
+    assert "quiet now: generate will use 2 threads" in by_name(c.as_dict() for c in quiet.checks)["CPU"]["detail"]
+
+
 def test_broken_llama_cpp_is_a_failure_not_a_crash(models_dir):
     broken = LlamaReading(error="OSError: libllama.so: cannot open shared object file")
     report = run_doctor({"models_dir": models_dir}, machine=machine(BIG), llama=lambda: broken)
@@ -268,6 +320,38 @@ def test_json_shape(runner, models_dir, roomy):
     assert checks["model size"]["status"] == PASS
     assert checks["model checksum"]["status"] == SKIP and "--verify" in checks["model checksum"]["hint"]
     assert "found in models directory" in checks["model"]["detail"]
+
+
+def fake_cpu(monkeypatch, others: float | None):
+    """doctor's CPU counters: ``others`` cores' worth used by other programs, or unreadable (None)."""
+    readings = iter([CpuReading(wall=0.0, busy=0.0, own=0.0), CpuReading(wall=0.25, busy=0.25 * (others or 0) + 0.1,
+                                                                            own=0.1)])
+    monkeypatch.setattr(doctor_module, "read_cpu", lambda: None if others is None else next(readings))
+
+
+def test_doctor_samples_other_programs_like_generate(runner, models_dir, roomy, monkeypatch):
+    cores = os.cpu_count() or 1
+    fake_cpu(monkeypatch, float(cores))  # every core busy: generate drops to one thread
+    result, data, checks = doctor_json(runner, "--models-dir", str(models_dir))
+    assert result.exit_code == 0 and result.stderr == ""
+    if cores > 1:
+        assert checks["CPU"]["status"] == WARN
+        assert f"other programs are using ~{cores:.1f} of {cores} cores now" in checks["CPU"]["detail"]
+        assert "fewer threads (1)" in checks["CPU"]["detail"]
+        assert checks["CPU"]["hint"] == "close busy programs for full speed"
+        assert data["verdict"].endswith("(1 warning)")
+    fake_cpu(monkeypatch, 0.0)
+    result = invoke(runner, "doctor", "--models-dir", str(models_dir))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "quiet now" in result.stdout and "WARN" not in result.stdout
+
+
+def test_doctor_without_cpu_counters_skips_the_busy_verdict(runner, models_dir, roomy, monkeypatch):
+    fake_cpu(monkeypatch, None)
+    result, _, checks = doctor_json(runner, "--models-dir", str(models_dir))
+    assert result.exit_code == 0 and result.stderr == ""
+    assert checks["CPU"]["status"] == PASS
+    assert "the CPU load could not be read, so no busy check" in checks["CPU"]["detail"]
 
 
 @pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
