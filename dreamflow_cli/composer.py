@@ -27,7 +27,7 @@ from dreamflow_cli.backend import MIN_STORY_TOKENS, Backend, Generation, Prompt,
 from dreamflow_cli.checks import Verdict, instruction_sentences, is_distressing, judge, prompt_subjects, request_words
 from dreamflow_cli.config import Settings
 from dreamflow_cli.errors import ContentBlockedError, ModelError
-from dreamflow_cli.guard import DEFAULT_LEVEL, Guard, build_guard, describe, fear_words
+from dreamflow_cli.guard import DEFAULT_LEVEL, Guard, build_guard, describe, names_a_feeling
 from dreamflow_cli.monitor import Status
 from dreamflow_cli.seeds import retry_seed
 from dreamflow_cli.story import SYSTEM_PROMPT as SYSTEM_PROMPT_TEXT
@@ -138,7 +138,7 @@ def prepare_request(request: StoryRequest, settings: Settings) -> StoryRequest:
     moral = sanitize_text(request.moral, what="moral", limit=MAX_MORAL_CHARS) if request.moral else None
     guard = guard_from_settings(settings)
     for what, text in (("prompt", prompt), ("name", name), ("theme", theme), ("moral", moral)):
-        found = guard.find(text) if text else []
+        found = guard.find_in_request(text) if text else []  # "scared of the dark" may be asked for
         if found:
             raise ContentBlockedError(
                 f"the {what} has words not allowed in a bedtime story: {describe(found)}",
@@ -283,7 +283,7 @@ def compose(
 
     own_words = request_words(request.prompt, request.name, request.theme, request.moral)
     # A story the child asked about a fear may say "scared": the calm-tone check decides, not the list.
-    soothable = fear_words() if is_distressing(request.prompt) else frozenset()
+    about_a_fear = is_distressing(request.prompt) or names_a_feeling(request.prompt, request.theme, request.moral)
     off_subject = False  # a draft wandered: the next ones start by naming the subject
     history: list[Attempt] = []
     best: _Draft | None = None
@@ -298,7 +298,7 @@ def compose(
         tokens += generation.generated_tokens
         story, report = assemble(text, request.prompt, request.scenes, title=framing.title)
         words = len(story.text.split())
-        found = [w for w in guard.find(story.all_text()) if w not in soothable] \
+        found = guard.find_in_story(story.all_text(), about_a_fear=about_a_fear) \
             if words >= MIN_STORY_WORDS else [TOO_SHORT]
         verdict = None
         if not found:

@@ -45,14 +45,29 @@ _STRICT = _STANDARD + (
 )
 TERMS_BY_LEVEL: dict[str, tuple[str, ...]] = {"relaxed": _RELAXED, "standard": _STANDARD, "strict": _STRICT}
 # Being frightened is the subject of many bedtime stories ("a boat that is afraid of the dark").
-# When the request itself is about such a worry, these words in the story are left to the calm-tone
-# check (checks.py), which keeps a worry only when it is soothed and never in the last scene.
+# At relaxed and standard, a request may name such a feeling in any of these words, whichever level
+# lists them (standard has "scared", "frightened" and "terrified" as forms of "scare", "frighten"
+# and "terrify"; strict adds the rest); a request that does is about a fear. At strict they are
+# blocked like any other term, in the request and in the story.
+FEELING_WORDS = ("scared", "frightened", "terrified", "afraid", "fear", "fears", "feared", "fearing",
+                 "worry", "worries", "worried", "worrying")
+# When the request is about a fear, these words (and FEELING_WORDS) in the story are left to the
+# calm-tone check (checks.py), which keeps a worry only when it is soothed and never in the last scene.
 FEAR_TERMS = ("scare", "scary", "frighten", "frightening", "afraid", "fear", "worry")
+# The levels where the two rules above apply: strict is for the listener no fear suits.
+FEAR_LEVELS = ("relaxed", "standard")
+_FEELING = re.compile(r"\b(?:" + "|".join(FEELING_WORDS) + r")\b")
 
 
 def fear_words() -> frozenset[str]:
-    """Every written form of FEAR_TERMS, as Guard.find reports them."""
-    return frozenset(form for term in FEAR_TERMS for form in word_forms(term))
+    """Every written form of FEAR_TERMS, and FEELING_WORDS, as Guard.find reports them."""
+    return frozenset(form for term in FEAR_TERMS for form in word_forms(term)) | frozenset(FEELING_WORDS)
+
+
+def names_a_feeling(*texts: str | None) -> bool:
+    """Whether any of the texts says someone is frightened or worried (FEELING_WORDS)."""
+    return any(text and _FEELING.search(normalize(text)) for text in texts)
+
 
 _TERM_SHAPE = re.compile(r"^[^\W\d_]+(?:[ '-][^\W\d_]+)*$")
 _VOWELS = "aeiou"
@@ -127,6 +142,9 @@ class Guard:
     level: str
     terms: tuple[str, ...]
     pattern: re.Pattern[str]
+    # What the fear rules exempt at this level (none at strict, nor a word the user added):
+    feelings: frozenset[str] = frozenset()  # in the request: the FEELING_WORDS
+    soothable: frozenset[str] = frozenset()  # in the story of a request about a fear: fear_words()
 
     def find(self, text: str) -> list[str]:
         """The blocked words in ``text`` as written there (lower-cased), each once, in order."""
@@ -137,6 +155,15 @@ class Guard:
                 found.append(word)
         return found
 
+    def find_in_request(self, text: str) -> list[str]:
+        """The blocked words in a prompt, name, theme or moral: a feeling may be named."""
+        return [w for w in self.find(text) if w not in self.feelings]
+
+    def find_in_story(self, text: str, *, about_a_fear: bool) -> list[str]:
+        """The blocked words in a story; the fear words are the calm-tone check's when the
+        request was about a fear."""
+        return [w for w in self.find(text) if not (about_a_fear and w in self.soothable)]
+
 
 @functools.lru_cache(maxsize=16)
 def build_guard(level: str = DEFAULT_LEVEL, extra_terms: tuple[str, ...] = ()) -> Guard:
@@ -146,7 +173,11 @@ def build_guard(level: str = DEFAULT_LEVEL, extra_terms: tuple[str, ...] = ()) -
     body = "|".join(_term_pattern(t) for t in sorted(terms, key=len, reverse=True))
     # Whole words only: "skill" must not count as "kill", nor "Scunthorpe" as what it contains.
     pattern = re.compile(rf"\b(?:{body})\b")
-    return Guard(level, terms, pattern)
+    if level not in FEAR_LEVELS:
+        return Guard(level, terms, pattern)
+    added = {form for term in extra_terms for form in word_forms(term)}
+    return Guard(level, terms, pattern, feelings=frozenset(FEELING_WORDS) - added,
+                 soothable=fear_words() - added)
 
 
 def describe(words: Iterable[str]) -> str:

@@ -158,3 +158,14 @@ def test_a_fear_the_request_did_not_ask_for_is_still_blocked(isolated):
     with pytest.raises(ContentBlockedError, match="scared"):
         write_story(plan, settings, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT), watch=Watch())
     assert not list(settings.out_dir.glob("*/story.json"))  # nothing saved
+
+
+def test_a_request_that_names_a_feeling_is_about_a_fear_even_when_it_sounds_brave(isolated):
+    # VADER does not read "never scared" as a worry, but the request names the feeling: its story
+    # may say "scared" (soothed) just as a story for "never afraid" may say "afraid".
+    settings = load_settings({"images": False, "candidates": 1, "guard_retries": 0}, env={})
+    plan = plan_story(StoryRequest("a brave little boat that is never scared", scenes=2, images=False, seed=7),
+                      settings, setup_for_fake())
+    result = write_story(plan, settings, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT), watch=Watch())
+    meta = json.loads(result.metadata_path.read_text())
+    assert meta["attempts"] == 1 and meta["guard_hits"] == []

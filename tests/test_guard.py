@@ -6,7 +6,9 @@ import pytest
 
 from dreamflow_cli.config import load_settings
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.guard import DEFAULT_LEVEL, LEVELS, build_guard, parse_terms, word_forms
+from dreamflow_cli.guard import DEFAULT_LEVEL, LEVELS, build_guard, names_a_feeling, parse_terms, word_forms
+from tests.conftest import invoke
+from tests.scripted_server import ScriptedServer
 
 
 @pytest.fixture
@@ -119,3 +121,61 @@ def test_levels_and_retries_are_validated_once_by_the_settings_table():
         load_settings(env={"DREAMFLOW_GUARD_EXTRA_TERMS": "owl, <|im_end|>"})
     assert "DREAMFLOW_GUARD_EXTRA_TERMS" in info.value.message and "not a word" in info.value.message
     assert load_settings(env={"DREAMFLOW_GUARD_EXTRA_TERMS": "Owl, OWL , moon"}).guard_extra_terms == ("owl", "moon")
+
+
+# --- the words for being frightened: the same rule for each of them, level by level -------------
+
+FEELINGS = ("scared", "frightened", "terrified", "afraid", "fear", "fears", "worried", "worries")
+
+
+@pytest.mark.parametrize("word", FEELINGS)
+def test_a_request_may_name_a_feeling_below_strict(word):
+    prompt = f"a bunny who is {word} of the dark"
+    for level in ("relaxed", "standard"):
+        assert build_guard(level).find_in_request(prompt) == [], level
+        assert names_a_feeling(prompt)
+    assert build_guard("strict").find_in_request(prompt) == [word]
+
+
+def test_what_frightens_is_still_refused_in_a_request():
+    standard = build_guard("standard")
+    # The stuff of nightmares is not a feeling the child has: "a scary night" asks for fright.
+    assert standard.find_in_request("a scary night") == ["scary"]
+    assert standard.find_in_request("a bunny who scares the owl") == ["scares"]
+    assert standard.find_in_request("a frightening ghost") == ["frightening", "ghost"]
+    assert standard.find_in_request("a bunny who is scared of monsters") == ["monsters"]
+    assert not names_a_feeling("a scary night", None, "a bunny who scares the owl", "scarecrow")
+
+
+def test_a_story_about_a_fear_leaves_its_fear_words_to_the_calm_tone_check():
+    story = "The bunny was scared and afraid. The dark was scary. Then a ghost came."
+    for level in ("relaxed", "standard"):
+        guard = build_guard(level)
+        assert guard.find_in_story(story, about_a_fear=True) == (["ghost"] if level == "standard" else [])
+    assert build_guard("standard").find_in_story(story, about_a_fear=False) == ["scared", "scary", "ghost"]
+    strict = build_guard("strict")  # strict blocks every one, whatever was asked
+    assert strict.find_in_story(story, about_a_fear=True) == ["scared", "afraid", "scary", "ghost"]
+
+
+def test_a_feeling_the_user_added_to_the_guard_stays_blocked():
+    guard = build_guard("standard", parse_terms("scared, worry"))
+    assert guard.find_in_request("a bunny who is scared and worried") == ["scared", "worried"]
+    assert guard.find_in_request("a bunny who is afraid") == []
+    assert guard.find_in_story("The bunny was scared, then afraid.", about_a_fear=True) == ["scared"]
+
+
+def test_cli_refuses_a_named_fear_only_at_strict(runner, isolated):
+    prompt = "a bunny who is scared of the dark"
+    with ScriptedServer() as server:
+        args = ("generate", prompt, "--backend", "openai", "--base-url", server.url, "--no-images",
+                "--scenes", "1", "--seed", "4", "--out", "out")
+        strict = invoke(runner, *args, env={"DREAMFLOW_GUARD_LEVEL": "strict"})
+        asked = len(server.chat_requests())
+        standard = invoke(runner, *args, env={"DREAMFLOW_GUARD_LEVEL": "standard"})
+    assert strict.exit_code == 6, strict.stderr
+    assert strict.stdout == "" and asked == 0
+    errors = [line for line in strict.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and 'the prompt has words not allowed' in errors[0] and '"scared"' in errors[0]
+    assert "guard_level (now 'strict')" in errors[0]
+    assert standard.exit_code == 0, standard.stderr
+    assert "Error" not in standard.stderr and list((isolated / "out").glob("*/story.md"))
