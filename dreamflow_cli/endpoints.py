@@ -160,9 +160,11 @@ class EndpointPool:
             state.served += 1
             return state.endpoint, wait
 
-    def release(self, endpoint: Endpoint, *, ok: bool | None, error: str | None = None) -> None:
+    def release(self, endpoint: Endpoint, *, ok: bool | None, error: str | None = None,
+                hold: float | None = None) -> None:
         """Give an endpoint back. ``ok`` True: it answered; False: it failed and goes down for a
-        while; None: the request ended for a reason that says nothing about the endpoint."""
+        while (at least ``hold`` seconds when the server said how long: its Retry-After); None:
+        the request ended for a reason that says nothing about the endpoint."""
         with self._lock:
             state = self._state(endpoint)
             state.in_flight = max(0, state.in_flight - 1)
@@ -171,17 +173,18 @@ class EndpointPool:
                 state.down_until = 0.0
                 state.completed += 1
             elif ok is False:
-                self._mark_down(state, error)
+                self._mark_down(state, error, hold)
 
     def mark_down(self, endpoint: Endpoint, error: str | None = None) -> None:
         with self._lock:
             self._mark_down(self._state(endpoint), error)
 
-    def _mark_down(self, state: EndpointState, error: str | None) -> None:
+    def _mark_down(self, state: EndpointState, error: str | None, hold: float | None = None) -> None:
         state.failures += 1
         state.failed += 1
         state.last_error = error
-        state.down_until = self._clock() + down_seconds(state.failures, self._down_base, self._down_cap)
+        down = down_seconds(state.failures, self._down_base, self._down_cap)
+        state.down_until = self._clock() + max(down, hold or 0.0)
 
     def _state(self, endpoint: Endpoint) -> EndpointState:
         for state in self._states:

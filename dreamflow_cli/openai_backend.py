@@ -3,8 +3,11 @@ Ollama, LM Studio, llama-cpp-python's server), spread over one or more endpoints
 
 A request that fails for a reason another endpoint might not share (refused, timed out, 5xx, a
 cut stream, malformed data) is retried on the least-busy other endpoint, after a short backoff,
-``server_retries`` times at most; the endpoint that failed is left alone for a while. A wrong key
-or an unknown model ends the run at once with a message that says what to fix.
+``server_retries`` times at most; the endpoint that failed is left alone for a while. A 429 or 503
+with a Retry-After header keeps that endpoint out for as long as it asks, up to
+RETRY_AFTER_MAX_SECONDS; one that asks for longer is not tried again for that story (another
+endpoint is, else the story fails as when the retries run out). A wrong key or an unknown model
+ends the run at once with a message that says what to fix.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from dreamflow_cli.backend import Generation, Prompt
 from dreamflow_cli.chat_prefix import chat_messages, count_message_tokens, estimate, split_prefix, strip_echo
-from dreamflow_cli.endpoints import Endpoint, EndpointPool, parse_base_urls
+from dreamflow_cli.endpoints import DOWN_MAX_SECONDS, Endpoint, EndpointPool, parse_base_urls
 from dreamflow_cli.profiles import defaults_by_table, MIN_CTX, Profile
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError, UsageError
 from dreamflow_cli.openai_client import (
@@ -41,6 +44,8 @@ SERVER_N_CTX = 2048
 PARALLEL_PER_ENDPOINT = 2
 BACKOFF_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
+# The longest a server's Retry-After is waited: as long as a failing endpoint is ever kept out.
+RETRY_AFTER_MAX_SECONDS = DOWN_MAX_SECONDS
 
 Notice = Callable[[str], None]
 
@@ -106,7 +111,8 @@ class OpenAIBackend:
 
     def __init__(self, pool: EndpointPool, client: Client, model: str, profile: Profile, *,
                  retries: int = 3, parallel: int | None = None, load_seconds: float = 0.0,
-                 on_notice: Notice | None = None, sleep: Callable[[float], bool] | None = None):
+                 on_notice: Notice | None = None, sleep: Callable[[float], bool] | None = None,
+                 retry_after_cap: float = RETRY_AFTER_MAX_SECONDS, clock: Callable[[], float] = time.monotonic):
         self.pool = pool
         self.client = client
         self.model = model
@@ -117,6 +123,8 @@ class OpenAIBackend:
         self.on_notice = on_notice
         self._closed = threading.Event()
         self._sleep = sleep or self._closed.wait  # True when woken by close()
+        self.retry_after_cap = retry_after_cap
+        self._clock = clock
         self._usage_option = True  # stream_options.include_usage, until a server refuses it
 
     def __repr__(self) -> str:
@@ -158,17 +166,29 @@ class OpenAIBackend:
         # The echoed opening costs tokens the story should not lose.
         echo_room = estimate(split_prefix(prompt.prefix).tail) + 2 if prompt.prefix else 0
         tried: set[str] = set()
-        last: ServerFault | None = None
+        too_long: set[str] = set()  # asked (Retry-After) to wait past the cap: not again for this story
+        not_before: dict[str, float] = {}  # when each endpoint's Retry-After allows it again (self._clock)
+        last: str | None = None
+        attempts = 0
         for attempt in range(self.retries + 1):
             endpoint, wait = self.pool.acquire(avoid=tried)
+            if endpoint.url in too_long:
+                # The best one left asked for no requests for longer than we wait: fail now, as
+                # when the retries run out, rather than ask it again.
+                self.pool.release(endpoint, ok=None)
+                break
+            attempts += 1
             ok: bool | None = None
+            hold: float | None = None
             try:
                 # A fresh endpoint that is up is tried at once; one that failed already (or is
-                # down) only after a backoff, so a restarting server gets a moment.
+                # down) only after a backoff, so a restarting server gets a moment, and never
+                # before its Retry-After.
                 if endpoint.url in tried:
                     pause = backoff_seconds(attempt)
                 else:
                     pause = min(max(wait, 0.0), backoff_seconds(max(attempt, 1)))
+                pause = max(pause, not_before.get(endpoint.url, 0.0) - self._clock())
                 if pause > 0 and self._sleep(pause):
                     raise Cancelled("the backend is closed")
                 generation = self._once(endpoint, messages, prompt, max_tokens, echo_room, sampling, seed, on_token)
@@ -177,9 +197,17 @@ class OpenAIBackend:
             except ServerFault as fault:
                 ok = False
                 tried.add(endpoint.url)
-                last = fault
-                if self.on_notice is not None and attempt < self.retries:
-                    self.on_notice(f"{fault.message}; trying again"
+                hold = fault.retry_after
+                last = fault.message
+                if hold is not None and hold > self.retry_after_cap:
+                    too_long.add(endpoint.url)
+                    last += f" (it asks for no requests for {hold:.0f} s; dreamflow waits {self.retry_after_cap:g} s at most)"
+                elif hold is not None:
+                    not_before[endpoint.url] = self._clock() + hold
+                    last += f" (it asks to wait {hold:g} s)"
+                others = len(self.pool.endpoints) > len(too_long)
+                if self.on_notice is not None and attempt < self.retries and others:
+                    self.on_notice(f"{last}; trying again"
                                    f"{' on another server' if len(self.pool.endpoints) > 1 else ''}")
             except AuthFault as fault:
                 raise ConfigError(f"the server refused the API key ({fault.message})", KEY_HINT) from None
@@ -189,10 +217,10 @@ class OpenAIBackend:
                 raise ModelError(f"the server refused the request: {fault.message}",
                                  "check --model and --ctx against the server's settings") from None
             finally:
-                self.pool.release(endpoint, ok=ok, error=last.message if ok is False and last else None)
+                self.pool.release(endpoint, ok=ok, error=last if ok is False else None, hold=hold)
         assert last is not None
-        raise ModelError(f"no model server could write the story after {self.retries + 1} attempts; "
-                         f"last: {last.message}",
+        raise ModelError(f"no model server could write the story after {attempts} "
+                         f"attempt{'s' if attempts != 1 else ''}; last: {last}",
                          "check that the servers are running (dreamflow doctor --backend openai), or raise "
                          "server_retries / server_timeout")
 
@@ -340,8 +368,11 @@ def _client(settings: Any, env: Mapping[str, str] | None) -> Client:
 
 
 def open_openai_backend(settings: Any, *, plan: ServerPlan | None = None, parallel: int | None = None,
-                        env: Mapping[str, str] | None = None, on_notice: Notice | None = None) -> OpenAIBackend:
-    """A backend ready to write stories (``plan`` from ``prepare_server``, else settled here)."""
+                        env: Mapping[str, str] | None = None, on_notice: Notice | None = None,
+                        sleep: Callable[[float], bool] | None = None,
+                        clock: Callable[[], float] = time.monotonic) -> OpenAIBackend:
+    """A backend ready to write stories (``plan`` from ``prepare_server``, else settled here).
+    ``sleep`` and ``clock`` are the backend's pauses between attempts, for tests."""
     plan = plan or prepare_server(settings, env)
     pool = EndpointPool(plan.endpoints)
     for endpoint in plan.endpoints:
@@ -352,4 +383,4 @@ def open_openai_backend(settings: Any, *, plan: ServerPlan | None = None, parall
     return OpenAIBackend(pool, _client(settings, env), plan.model, plan.profile,
                          retries=int(getattr(settings, "server_retries", 3)),
                          parallel=parallel if isinstance(parallel, int) else None, on_notice=on_notice,
-                         load_seconds=plan.probe_seconds)
+                         load_seconds=plan.probe_seconds, sleep=sleep, clock=clock)

@@ -12,12 +12,14 @@ The API key travels only in the Authorization header; no message built here cont
 from __future__ import annotations
 
 import base64
+import email.utils
 import http.client
 import json
 import os
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Generator, Iterable, Iterator, Mapping
 
@@ -36,6 +38,10 @@ NETWORK_ERRORS = (OSError, http.client.HTTPException)
 ERROR_BODY_LIMIT = 2000
 
 
+# The replies whose Retry-After header says when the server will take requests again.
+RETRY_AFTER_STATUSES = (429, 503)
+
+
 class ClientFault(Exception):
     """Base for what can go wrong talking to a server; ``message`` is safe to show."""
 
@@ -47,7 +53,12 @@ class ClientFault(Exception):
 
 class ServerFault(ClientFault):
     """Refused, timed out, 5xx, 429, a cut stream or malformed data: another endpoint (or the
-    same one later) may well succeed."""
+    same one later) may well succeed. ``retry_after``: the seconds a 429 or 503 asked us to wait
+    (its Retry-After header), None when it did not say."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
 
 
 class AuthFault(ClientFault):
@@ -172,12 +183,31 @@ def _body_message(body: bytes) -> str:
         return " ".join(text.split())[:200] or "no details"
 
 
-def status_fault(status: int, body: bytes, what: str) -> ClientFault:
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds ("120") or an HTTP-date ("Fri, 27 Nov 2026
+    18:00:00 GMT", against ``now``, epoch seconds); a date already past is 0. None when absent or
+    unreadable: the header is advice, and a malformed one is no reason to fail."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(min(int(text), 10**9))  # far past any cap; and no float overflow
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # an HTTP-date is always GMT
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def status_fault(status: int, body: bytes, what: str, retry_after: str | None = None) -> ClientFault:
     message = f"{what} answered HTTP {status}: {_body_message(body)}"
     if status in (401, 403):
         return AuthFault(message, status=status)
     if status == 429 or status >= 500 or status == 408:
-        return ServerFault(message, status=status)
+        wait = parse_retry_after(retry_after) if status in RETRY_AFTER_STATUSES else None
+        return ServerFault(message, status=status, retry_after=wait)
     return RequestFault(message, status=status)
 
 
@@ -276,7 +306,7 @@ class Client:
         finally:
             self._finish(conn)
         if resp.status != 200:
-            raise status_fault(resp.status, body, what)
+            raise status_fault(resp.status, body, what, resp.getheader("Retry-After"))
         try:
             data = json.loads(body)
             return [str(m["id"]) for m in data["data"] if isinstance(m, dict) and "id" in m]
@@ -291,7 +321,7 @@ class Client:
         conn, resp = self._send(endpoint, "POST", "/chat/completions", body, self.timeout)
         try:
             if resp.status != 200:
-                raise status_fault(resp.status, self._read(resp, what), what)
+                raise status_fault(resp.status, self._read(resp, what), what, resp.getheader("Retry-After"))
             kind = (resp.getheader("Content-Type") or "").split(";")[0].strip().lower()
             if kind == "text/event-stream":
                 yield from self._events(resp, what)

@@ -1,6 +1,7 @@
 """A small scripted OpenAI-compatible server (stdlib http.server in a thread, 127.0.0.1 only)
 for the faults a real server rarely produces: 401, an unknown model, 500, a hang past the
-client's timeout, a stream cut mid-story, malformed JSON, a reply that is not a stream.
+client's timeout, a stream cut mid-story, malformed JSON, a reply that is not a stream, a 429 or
+503 with a Retry-After header.
 
 ``mode`` decides how the next chat requests are answered; ``fail_times`` limits a fault to the
 first N requests (then the server answers normally). Every request is recorded.
@@ -23,7 +24,8 @@ STORY_WORDS = ("Mia walked through the quiet garden with her soft toy rabbit. Th
 
 @dataclass
 class Script:
-    mode: str = "ok"  # ok | 401 | 404 | 500 | hang | cut | malformed | html | json | usage-refused
+    mode: str = "ok"  # ok | 401 | 404 | 429 | 500 | 503 | hang | cut | malformed | html | json | usage-refused
+    retry_after: str | None = None  # the Retry-After header of a 429 or 503, as sent
     fail_times: int | None = None  # None: every request; N: only the first N chat requests
     models: tuple[str, ...] = ("tiny-story",)
     hang_seconds: float = 5.0
@@ -49,9 +51,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
 
-    def _json(self, status: int, obj: Any) -> None:
+    def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(obj).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -86,6 +90,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(404, {"error": {"message": f"The model `{payload.get('model')}` does not exist"}})
         if mode == "500":
             return self._json(500, {"error": {"message": "internal server error"}})
+        if mode in ("429", "503"):
+            headers = {"Retry-After": s.retry_after} if s.retry_after is not None else {}
+            return self._json(int(mode), {"error": {"message": "busy, come back later"}}, headers)
         if mode == "usage-refused" and "stream_options" in payload:
             return self._json(400, {"error": {"message": "Unrecognized request argument: stream_options"}})
         if mode == "hang":

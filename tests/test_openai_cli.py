@@ -92,3 +92,17 @@ def test_a_failing_story_fails_alone_and_the_batch_goes_on(runner, isolated):
     assert "trying again" in result.stderr  # the retry was said
     assert len(list((isolated / "out").glob("*/story.json"))) == 2
     assert KEY not in result.stdout + result.stderr + _all_written(isolated)
+
+
+def test_a_server_asking_to_wait_past_the_cap_is_exit_3_at_once(runner, isolated):
+    with ScriptedServer() as server:
+        server.script.mode, server.script.retry_after = "429", "3600"
+        result = _generate(runner, server, "a sleepy dragon", "--out", "out",
+                           env={"DREAMFLOW_SERVER_RETRIES": "3"})
+        asked = len(server.chat_requests())
+    assert result.exit_code == 3, result.stderr
+    assert result.stdout == "" and asked == 1  # neither waited for nor asked again
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "HTTP 429" in errors[0] and "3600 s" in errors[0]
+    assert "server_retries" in result.stderr  # the usual hint
+    assert not list((isolated / "out").glob("*/story.json"))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import threading
 import time
 
@@ -25,10 +26,14 @@ def _settings(*urls: str, **extra):
     return load_settings(flags)
 
 
-def _open(*servers: ScriptedServer, key: str | None = KEY, notices: list[str] | None = None, **extra):
+def _open(*servers: ScriptedServer, key: str | None = KEY, notices: list[str] | None = None,
+          pauses: list[float] | None = None, **extra):
+    """``pauses``: record the backend's waits between attempts instead of sleeping them (its
+    clock then stands still, so a Retry-After of 7 s is a pause of exactly 7 s)."""
     env = {"DREAMFLOW_API_KEY": key} if key else {}
+    timing = {} if pauses is None else {"sleep": lambda s: pauses.append(s) and False, "clock": lambda: 1000.0}
     return open_openai_backend(_settings(*(s.url for s in servers), **extra), env=env,
-                               on_notice=None if notices is None else notices.append)
+                               on_notice=None if notices is None else notices.append, **timing)
 
 
 @pytest.fixture
@@ -212,3 +217,51 @@ def test_close_stops_a_story_in_progress(server):
     assert not worker.is_alive()
     assert len(errors) == 1 and isinstance(errors[0], DreamflowError) and "stopped" in errors[0].message
     assert len(server.chat_requests()) == 1  # not retried
+
+
+# --- Retry-After (429, 503): waited when short, the attempt failed when too long --------------
+
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_a_short_retry_after_is_waited_then_the_same_server_is_asked_again(server, status):
+    notices: list[str] = []
+    pauses: list[float] = []
+    backend = _open(server, notices=notices, pauses=pauses)
+    server.script.mode, server.script.fail_times, server.script.retry_after = status, 1, "7"
+    gen = backend.generate(PROMPT, max_tokens=200, sampling=SAMPLING, seed=1)
+    assert gen.text.startswith(" Mia walked") and len(server.chat_requests()) == 2
+    assert pauses == [7.0]  # not the 0.5 s backoff
+    assert len(notices) == 1 and f"HTTP {status}" in notices[0] and "wait 7 s" in notices[0]
+
+
+def test_a_retry_after_date_is_waited_until_that_time(server):
+    pauses: list[float] = []
+    backend = _open(server, pauses=pauses)
+    server.script.mode, server.script.fail_times = "503", 1
+    server.script.retry_after = email.utils.formatdate(time.time() + 20, usegmt=True)
+    backend.generate(PROMPT, max_tokens=200, sampling=SAMPLING, seed=1)
+    assert len(pauses) == 1 and 10 < pauses[0] <= 20  # whole seconds in the header; wide on purpose
+
+
+def test_a_retry_after_past_the_cap_fails_the_story_without_waiting(server):
+    pauses: list[float] = []
+    notices: list[str] = []
+    backend = _open(server, pauses=pauses, notices=notices, server_retries=3)
+    server.script.mode, server.script.retry_after = "429", "3600"
+    with pytest.raises(ModelError) as info:
+        backend.generate(PROMPT, max_tokens=50, sampling=SAMPLING, seed=1)
+    assert len(server.chat_requests()) == 1 and pauses == [] and notices == []  # not asked again
+    assert "after 1 attempt;" in info.value.message and "HTTP 429" in info.value.message
+    assert "3600 s" in info.value.message and "30 s at most" in info.value.message
+    assert info.value.exit_code == 3 and "server_retries" in info.value.hint  # the usual error
+
+
+def test_a_retry_after_past_the_cap_hands_the_story_to_the_other_server(server, other):
+    pauses: list[float] = []
+    notices: list[str] = []
+    backend = _open(server, other, pauses=pauses, notices=notices)
+    server.script.mode, server.script.retry_after = "503", "600"
+    gen = backend.generate(PROMPT, max_tokens=200, sampling=SAMPLING, seed=1)
+    assert gen.endpoint == other.url and pauses == []
+    assert len(notices) == 1 and "600 s" in notices[0] and "another server" in notices[0]
+    backend.generate(PROMPT, max_tokens=200, sampling=SAMPLING, seed=2)  # the next story: the other
+    assert len(server.chat_requests()) == 1 and len(other.chat_requests()) == 2

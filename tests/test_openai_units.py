@@ -3,6 +3,8 @@ prefix emulation."""
 
 from __future__ import annotations
 
+import email.utils
+
 import pytest
 
 from dreamflow_cli.chat_prefix import (
@@ -32,6 +34,7 @@ from dreamflow_cli.openai_client import (
     auth_headers,
     iter_sse_data,
     parse_chunk,
+    parse_retry_after,
     status_fault,
 )
 
@@ -117,6 +120,16 @@ def test_pool_marks_down_and_recovers_with_the_clock():
     assert snap["http://a:1/v1"]["failed"] == 1 and snap["http://b:1/v1"]["completed"] == 1
 
 
+def test_a_retry_after_keeps_an_endpoint_down_as_long_as_it_asks():
+    now = [100.0]
+    pool = EndpointPool(parse_base_urls(["http://a:1/v1"]), clock=lambda: now[0], down_base=2)
+    a, _ = pool.acquire()
+    pool.release(a, ok=False, error="busy", hold=12.0)
+    assert pool.acquire()[1] == 12.0  # not the 2 s a failure alone earns
+    pool.release(a, ok=False, error="busy", hold=1.0)
+    assert pool.acquire()[1] == 4.0  # a short Retry-After never shortens the usual backoff
+
+
 def test_pool_needs_an_endpoint():
     with pytest.raises(ConfigError):
         EndpointPool([])
@@ -156,6 +169,28 @@ def test_parse_chunk_rejects_what_no_working_server_sends(payload):
 def test_status_codes_sorted_into_retry_or_stop(status, kind):
     fault = status_fault(status, b'{"error":{"message":"why"}}', "http://h:1/v1/x")
     assert type(fault) is kind and "why" in fault.message and str(status) in fault.message
+
+
+NOW = 1_795_000_000.0  # epoch seconds, for the HTTP-date form
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("120", 120.0), (" 7 ", 7.0), ("0", 0.0),
+    (email.utils.formatdate(NOW + 20, usegmt=True), 20.0),  # "Fri, 17 Nov 2026 ... GMT"
+    (email.utils.formatdate(NOW - 60, usegmt=True), 0.0),  # already past: go ahead
+    ("99999999999999999999999999", 1e9),  # absurd, but no overflow: far past any cap
+    (None, None), ("", None), ("soon", None), ("-5", None), ("1.5", None),
+    ("Fri, 17 Nov 2026 18:00:00", None),  # no zone: not an HTTP-date
+])
+def test_retry_after_in_both_forms(value, seconds):
+    assert parse_retry_after(value, now=NOW) == seconds
+
+
+def test_only_429_and_503_carry_their_retry_after():
+    assert status_fault(429, b"", "u", "3").retry_after == 3.0
+    assert status_fault(503, b"", "u", "3").retry_after == 3.0
+    assert status_fault(500, b"", "u", "3").retry_after is None
+    assert status_fault(429, b"", "u", None).retry_after is None
 
 
 def test_api_key_from_the_environment_only():
