@@ -39,7 +39,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
@@ -83,6 +83,16 @@ def model_label(name: str) -> str:
             "tiny": "TinyLlama-size Q4_0"}[name]
 
 
+def four_vs_one(repeat: int, run: Callable[[int], suite.Run]) -> dict[int, list[suite.Run]]:
+    """Runs with 4 and with 1 in flight, ``repeat`` rounds, the order alternating by round so
+    neither side always runs on a warmer (or busier) machine."""
+    runs: dict[int, list[suite.Run]] = {1: [], 4: []}
+    for i in range(repeat):
+        for n in ((4, 1) if i % 2 == 0 else (1, 4)):
+            runs[n].append(run(n))
+    return runs
+
+
 def ceiling_run(b: suite.Bench, name: str, model: Path, slots: int, args: argparse.Namespace) -> suite.Run:
     argv = [sys.executable, str(BENCH / "decode_ceiling.py"), str(model), "--slots", str(slots),
             "--stories", str(args.ceiling_stories), "--tokens", str(args.max_tokens), "--threads", str(b.threads)]
@@ -99,10 +109,7 @@ def section_ceiling(b: suite.Bench, args: argparse.Namespace, models: dict[str, 
            "\n|---|---|---|---|---|---|")
     results = {}
     for name, model in models.items():
-        runs: dict[int, list[suite.Run]] = {1: [], 4: []}
-        for i in range(args.repeat):
-            for n in ((4, 1) if i % 2 == 0 else (1, 4)):
-                runs[n].append(ceiling_run(b, name, model, n, args))
+        runs = four_vs_one(args.repeat, lambda n, name=name, model=model: ceiling_run(b, name, model, n, args))
         tps = {n: suite.med([r.data["tokens_per_second"] for r in rs]) for n, rs in runs.items()}
         b.emit(f"| {model_label(name)} | {suite.spread([r.data['tokens_per_second'] for r in runs[1]], '{:.1f}')} | "
                f"{suite.spread([r.data['tokens_per_second'] for r in runs[4]], '{:.1f}')} | "
@@ -120,6 +127,8 @@ def batch_run(b: suite.Bench, label: str, model: Path, parallel: int, prompts: P
             "--parallel", str(parallel), "--max-tokens", str(args.max_tokens), "--threads", str(b.threads),
             "--standard", "--json", "--quiet", "--no-images", "--out", str(out), "--model", str(model)]
     run = suite.run_child(label, argv, b.env, b.work, check=False)
+    if run.rc != 0:  # a failed line still gives the batch exit 1; anything else is a broken run
+        print(f"{label}: exit {run.rc}: {run.err.strip()[-300:]}", file=sys.stderr)
     lines = [json.loads(x) for x in run.out.splitlines() if x.strip().startswith("{")]
     ok = [x for x in lines if x.get("status", "ok") == "ok" and x.get("story_dir")]
     tokens = sum(x.get("tokens_generated", x.get("generated_tokens", 0)) or 0 for x in ok)
@@ -139,10 +148,8 @@ def section_batch(b: suite.Bench, args: argparse.Namespace, models: dict[str, Pa
            "\n|---|---|---|---|---|---|---|---|")
     results = {}
     for name, model in models.items():
-        runs: dict[int, list[suite.Run]] = {1: [], 4: []}
-        for i in range(args.repeat):
-            for n in ((4, 1) if i % 2 == 0 else (1, 4)):
-                runs[n].append(batch_run(b, f"{name} parallel {n}", model, n, prompts, args))
+        runs = four_vs_one(args.repeat, lambda n, name=name, model=model: batch_run(
+            b, f"{name} parallel {n}", model, n, prompts, args))
         for n in (1, 4):
             rs = runs[n]
             b.emit(f"| {name} | {n} | {suite.spread([r.wall for r in rs], '{:.1f}')} | "
