@@ -45,7 +45,7 @@ def repacking(low_level, enabled: bool):
         low_level.llama_model_default_params = original
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--n-ctx", type=int, required=True)
@@ -61,8 +61,11 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--ignore-eos", action="store_true")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def main() -> int:
+    args = parse_args()
     started = time.perf_counter()
     import llama_cpp
     import llama_cpp.llama_cpp as low_level

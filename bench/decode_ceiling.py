@@ -23,10 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-from dreamflow_cli.backend import Prompt
-from dreamflow_cli.decoder import load_parallel
-from dreamflow_cli.profiles import choose_profile
-from dreamflow_cli.story import SYSTEM_PROMPT, build_prompt, story_opening
+from dreamflow_cli.backend.seam import Prompt
+from dreamflow_cli.engine.parallel import load_parallel
+from dreamflow_cli.settings.profiles import MemoryMode, choose_profile
+from dreamflow_cli.story.prompt import SYSTEM_PROMPT, build_prompt, story_opening
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import BATCH_PROMPTS  # noqa: E402 (after the path insert above)
@@ -42,7 +42,7 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=96)
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
     args = ap.parse_args()
-    profile = choose_profile(False, args.threads, None, {"n_threads": args.threads})
+    profile = choose_profile(MemoryMode.STANDARD, args.threads, None, {"n_threads": args.threads})
     backend = load_parallel(Path(args.model), profile, args.slots)
     loop = backend.loop
     loop.governor = None  # fixed threads: this measures the decoder, not the thread policy

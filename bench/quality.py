@@ -38,19 +38,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dreamflow_cli.checks import check_on_subject, fix_names, instruction_sentences, near_misspelling, remove_echo, \
+from dreamflow_cli.story.checks import check_on_subject, fix_names, instruction_sentences, near_misspelling, remove_echo, \
     request_words, tone_report
-from dreamflow_cli.composer import StoryRequest, compose, guard_from_settings, prepare_request
-from dreamflow_cli.config import Settings
-from dreamflow_cli.profiles import choose_profile
-from dreamflow_cli.engine import load_model
+from dreamflow_cli.story.composer import compose
+from dreamflow_cli.story.request import StoryRequest, guard_from_settings, prepare_request
+from dreamflow_cli.settings.table import Settings
+from dreamflow_cli.settings.profiles import MemoryMode, choose_profile
+from dreamflow_cli.engine.single import load_model
 from dreamflow_cli.errors import ContentBlockedError, DreamflowError
-from dreamflow_cli.guard import build_guard
-from dreamflow_cli.catalog import find_entry
-from dreamflow_cli.models import check_model_file, resolve_model
-from dreamflow_cli.monitor import Status
-from dreamflow_cli.story import AGE_BANDS, SYSTEM_PROMPT, build_prompt, ends_sleepily, is_complete, is_whole_title, \
-    repeated_ratio, sentences, subject_sentence
+from dreamflow_cli.story.guard import build_guard
+from dreamflow_cli.model.catalog import find_entry
+from dreamflow_cli.model.resolve import check_model_file, resolve_model
+from dreamflow_cli.run.monitor import Status
+from dreamflow_cli.story.prompt import AGE_BANDS, SYSTEM_PROMPT, build_prompt, ends_sleepily, subject_sentence
+from dreamflow_cli.story.text import is_complete, repeated_ratio, sentences
+from dreamflow_cli.story.title import is_whole_title
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,7 @@ PIP_SHIPPED = "smollm2-135m,gemma3-270m"
 SPEED_PROMPTS = 8
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=PIP_SHIPPED,
                         help="comma-separated model files or catalog names (catalog names are looked up in "
@@ -370,59 +372,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the README table at the end")
     parser.add_argument("--show-text", action="store_true", help="print each story's text")
     parser.add_argument("--seed-offset", type=int, default=0, help="add this to every prompt's seed (other samples)")
-    for key in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty"):
+    for key in SAMPLING_KEYS:
         parser.add_argument(f"--{key.replace('_', '-')}", type=int if key == "top_k" else float, default=None)
     args = parser.parse_args(argv)
-
     if args.only == "rates":
         args.no_baseline = True
     elif args.only == "speed":
         args.limit = args.limit or SPEED_PROMPTS
         if args.models == PIP_SHIPPED and args.model is None:
             args.model = "smollm2-135m"
-    overrides = {k: getattr(args, k) for k in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
-                 if getattr(args, k) is not None}
-    cases = [dataclasses.replace(c, seed=c.seed + args.seed_offset) for c in CASES]
-    gentle = [c for c in cases if not c.refuse][: args.limit or None]
-    hostile = [c for c in cases if c.refuse]
-    settings_n = [args.candidates] if args.no_baseline or args.candidates == 1 else [1, args.candidates]
+    return args
 
-    all_rows: list[Row] = []
-    report: dict[str, Any] = {"sampling": None, "runs": {}, "wall_ratio": {}}
-    for model_name in (args.model or args.models).split(","):
-        settings = dataclasses.replace(Settings(), model=resolve(model_name.strip()), **overrides)
-        report["sampling"] = settings.sampling()
-        resolved = resolve_model(settings)
-        check_model_file(resolved)
-        label = find_entry(model_name.strip()).name if find_entry(model_name.strip()) else resolved.path.stem
-        print(f"model {resolved.path}  sampling {settings.sampling()}  guard {guard_from_settings(settings).level}")
-        for profile_name in args.profiles.split(","):
-            low = profile_name.strip() in ("low-memory", "low_memory")
-            flags = {"n_threads": args.threads} if args.threads else {}
-            profile = choose_profile(low, 2 if args.threads is None else args.threads, {}, flags)
-            model = load_model(resolved.path, profile)
-            rows: dict[int, list[Row]] = {n: [] for n in settings_n}
-            try:
-                for i, case in enumerate(gentle + hostile):
-                    order = settings_n if i % 2 == 0 else list(reversed(settings_n))
-                    for n in order if not case.refuse else order[:1]:
-                        row = run_case(model, dataclasses.replace(settings, candidates=n), case, profile.name)
-                        row.model = label
-                        print_row(row)
-                        if args.show_text and row.text:
-                            print("    " + row.text.replace("\n", "\n    "))
-                        sys.stdout.flush()
-                        rows[n].append(row)
-            finally:
-                model.close()
-            for n, group in rows.items():
-                name = f"{label} {profile.name} N={n}"
-                report["runs"][name] = totals(group)
-                all_rows += group
-            if len(settings_n) == 2:
-                one, many = (report["runs"][f"{label} {profile.name} N={n}"]["median_wall_seconds"] for n in settings_n)
-                report["wall_ratio"][f"{label} {profile.name} N={settings_n[1]}"] = many / one if one else 0.0
 
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
+
+
+def run_profile(args: argparse.Namespace, settings: Settings, resolved: Any, label: str, profile_name: str,
+                cases: list[Case], settings_n: list[int], report: dict[str, Any]) -> list[Row]:
+    """Every case on one model and profile, N=1 and N candidates side by side (alternating order)."""
+    mode = MemoryMode.LOW_MEMORY if profile_name.strip() in ("low-memory", "low_memory") else MemoryMode.STANDARD
+    flags = {"n_threads": args.threads} if args.threads else {}
+    profile = choose_profile(mode, 2 if args.threads is None else args.threads, {}, flags)
+    model = load_model(resolved.path, profile)
+    rows: dict[int, list[Row]] = {n: [] for n in settings_n}
+    try:
+        for i, case in enumerate(cases):
+            order = settings_n if i % 2 == 0 else list(reversed(settings_n))
+            for n in order if not case.refuse else order[:1]:
+                row = run_case(model, dataclasses.replace(settings, candidates=n), case, profile.name)
+                row.model = label
+                print_row(row)
+                if args.show_text and row.text:
+                    print("    " + row.text.replace("\n", "\n    "))
+                sys.stdout.flush()
+                rows[n].append(row)
+    finally:
+        model.close()
+    for n, group in rows.items():
+        report["runs"][f"{label} {profile.name} N={n}"] = totals(group)
+    if len(settings_n) == 2:
+        one, many = (report["runs"][f"{label} {profile.name} N={n}"]["median_wall_seconds"] for n in settings_n)
+        report["wall_ratio"][f"{label} {profile.name} N={settings_n[1]}"] = many / one if one else 0.0
+    return [row for group in rows.values() for row in group]
+
+
+def print_report(args: argparse.Namespace, report: dict[str, Any], all_rows: list[Row]) -> None:
     print("\nTotals")
     for name, values in report["runs"].items():
         print(f"  {name}:")
@@ -435,6 +429,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         rows_out = [{**dataclasses.asdict(r), "case": dataclasses.asdict(r.case)} for r in all_rows]
         args.json.write_text(json.dumps({"report": report, "rows": rows_out}, indent=2, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
+    cases = [dataclasses.replace(c, seed=c.seed + args.seed_offset) for c in CASES]
+    gentle = [c for c in cases if not c.refuse][: args.limit or None]
+    hostile = [c for c in cases if c.refuse]
+    settings_n = [args.candidates] if args.no_baseline or args.candidates == 1 else [1, args.candidates]
+    all_rows: list[Row] = []
+    report: dict[str, Any] = {"sampling": None, "runs": {}, "wall_ratio": {}}
+    for model_name in (args.model or args.models).split(","):
+        settings = dataclasses.replace(Settings(), model=resolve(model_name.strip()), **overrides)
+        report["sampling"] = settings.sampling()
+        resolved = resolve_model(settings)
+        check_model_file(resolved)
+        label = find_entry(model_name.strip()).name if find_entry(model_name.strip()) else resolved.path.stem
+        print(f"model {resolved.path}  sampling {settings.sampling()}  guard {guard_from_settings(settings).level}")
+        for profile_name in args.profiles.split(","):
+            all_rows += run_profile(args, settings, resolved, label, profile_name, gentle + hostile, settings_n,
+                                    report)
+    print_report(args, report, all_rows)
     return 0
 
 

@@ -402,7 +402,7 @@ def section_tiny(b: Bench) -> None:
 
 
 def _profile_guess(prof: str, threads: int) -> dict[str, Any]:
-    from dreamflow_cli.profiles import defaults_by_table
+    from dreamflow_cli.settings.profiles import defaults_by_table
 
     values = dict(defaults_by_table()["low_memory" if prof == "--low-memory" else "standard"])
     values["n_threads"] = threads

@@ -95,6 +95,11 @@ def small_fs(rel: str, kb: int) -> Callable[[Path], None]:
 def cases(model: str) -> list[Case]:
     m = ["--model", model, "--threads", "1", "--max-tokens", "40", "--seed", "1"]
     gen = ["generate", "a calm bear", *m]
+    return [*value_cases(m, gen), *file_cases(m, gen)]
+
+
+def value_cases(m: list[str], gen: list[str]) -> list[Case]:
+    """Bad values in flags, the environment and config files."""
     return [
         # values: flags
         *[Case(f"flag {' '.join(a)}", [*gen, *a], (2,)) for a in (
@@ -125,6 +130,12 @@ def cases(model: str) -> list[Case]:
         Case("config init into a folder --force", ["config", "init", "--path", "conf", "--force"], (2,), setup=mkdir("conf")),
         Case("config init below a file", ["config", "init", "--path", "afile/c.toml"], (2,), setup=write("afile", "x")),
         Case("config init over a file", ["config", "init", "--path", "c.toml"], (2,), setup=write("c.toml", "mine")),
+    ]
+
+
+def file_cases(m: list[str], gen: list[str]) -> list[Case]:
+    """Models, inputs, output folders, downloads and signals; and ordinary runs that still work."""
+    return [
         # models
         Case("model missing", ["generate", "x", "--model", "nope.gguf"], (3,)),
         Case("model is a folder", ["generate", "x", "--model", "adir"], (3,), setup=mkdir("adir")),

@@ -10,9 +10,9 @@ import hashlib
 import json
 import sys
 
-from dreamflow_cli import cli, engine
+from dreamflow_cli.cli import app as cli
 
-
+from dreamflow_cli.engine import single as engine
 def main() -> None:
     out_path, argv = sys.argv[1], sys.argv[2:]
     trace: dict = {"messages": None, "calls": []}

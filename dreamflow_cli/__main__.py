@@ -1,4 +1,4 @@
-from dreamflow_cli.cli import main
+from dreamflow_cli.cli.app import main
 
 if __name__ == "__main__":
     main()

@@ -6,27 +6,32 @@ hint that says what to do next; ``cli.main`` is the only place that turns them i
 
 from __future__ import annotations
 
-# Documented in README ("Exit codes"); scripts rely on these numbers, so never renumber.
-EXIT_OK = 0
-EXIT_UNEXPECTED = 1
-EXIT_USAGE = 2
-EXIT_MODEL = 3
-EXIT_MEMORY = 4
-EXIT_DOWNLOAD = 5
-EXIT_CONTENT = 6
-EXIT_BATCH_PARTIAL = 7  # a batch finished, but some of its stories failed
-EXIT_NO_SPACE = 8  # the disk (or quota) is full: nothing half-written is left behind
-# Stopped by a signal: 128 + its number (see signals.py); nothing unfinished is kept.
-EXIT_INTERRUPTED = 130  # SIGINT, Ctrl-C
-EXIT_HANGUP = 129  # SIGHUP, the terminal closed
-EXIT_TERMINATED = 143  # SIGTERM
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head`)
+from enum import IntEnum
+
+class ExitStatus(IntEnum):
+    """Every exit status dreamflow ends with: the one table README's "Exit codes" comes from.
+    Scripts rely on these numbers, so never renumber."""
+
+    OK = 0
+    UNEXPECTED = 1  # a bug, or a doctor check that FAILed
+    USAGE = 2  # a bad option, value, config file or input file
+    MODEL = 3  # the model (or voice) is missing, damaged or unusable; a model server failed
+    MEMORY = 4  # not enough memory, refused before loading (or the model ran out)
+    DOWNLOAD = 5  # a download failed
+    CONTENT = 6  # the request or every draft had words not allowed in a bedtime story
+    BATCH_PARTIAL = 7  # a batch finished, but some of its stories failed
+    NO_SPACE = 8  # the disk (or quota) is full: nothing half-written is left behind
+    # Stopped by a signal: 128 + its number (see signals.py); nothing unfinished is kept.
+    HANGUP = 129  # SIGHUP, the terminal closed
+    INTERRUPTED = 130  # SIGINT, Ctrl-C
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head`)
+    TERMINATED = 143  # SIGTERM
 
 
 class DreamflowError(Exception):
-    exit_code = EXIT_UNEXPECTED
+    exit_code: ExitStatus = ExitStatus.UNEXPECTED
 
-    def __init__(self, message: str, hint: str | None = None, *, exit_code: int | None = None):
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: ExitStatus | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -35,7 +40,7 @@ class DreamflowError(Exception):
 
 
 class UsageError(DreamflowError):
-    exit_code = EXIT_USAGE
+    exit_code = ExitStatus.USAGE
 
 
 class ConfigError(UsageError):
@@ -43,22 +48,22 @@ class ConfigError(UsageError):
 
 
 class ModelError(DreamflowError):
-    exit_code = EXIT_MODEL
+    exit_code = ExitStatus.MODEL
 
 
 class NotEnoughMemoryError(DreamflowError):
-    exit_code = EXIT_MEMORY
+    exit_code = ExitStatus.MEMORY
 
 
 class DownloadError(DreamflowError):
-    exit_code = EXIT_DOWNLOAD
+    exit_code = ExitStatus.DOWNLOAD
 
 
 class ContentBlockedError(DreamflowError):
-    exit_code = EXIT_CONTENT
+    exit_code = ExitStatus.CONTENT
 
 
 class NoSpaceError(DreamflowError):
     """The disk or quota is full (ENOSPC/EDQUOT), before or while writing."""
 
-    exit_code = EXIT_NO_SPACE
+    exit_code = ExitStatus.NO_SPACE

@@ -13,17 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dreamflow_cli.catalog import EMBEDDED_MODEL, find_entry
-from dreamflow_cli.cli import app
+from tests.helpers.model import CACHE_DIR, fetch_test_model
 
-CACHE_DIR = Path(os.environ.get("DREAMFLOW_TEST_CACHE") or Path.home() / ".cache" / "dreamflow-tests")
-SMOLLM = find_entry(EMBEDDED_MODEL)
-
-
-def _fetch_test_model(dest_dir: Path) -> Path:
-    from dreamflow_cli.download import download_catalog_model
-
-    return download_catalog_model(SMOLLM, dest_dir).path
+# The download server's fixtures (server, dest) for every test that names them.
+pytest_plugins = ["tests.helpers.download_server"]
 
 
 # Tests that use the real model are the `model` tier whether or not they say so.
@@ -49,7 +42,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def test_model() -> Path:
     """The real SmolLM2-135M-Instruct GGUF, verified against its pinned sha256."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    return _fetch_test_model(CACHE_DIR)
+    return fetch_test_model(CACHE_DIR)
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +80,3 @@ def models_dir(tmp_path: Path, test_model: Path) -> Path:
     except OSError:
         shutil.copy2(test_model, target / test_model.name)
     return target
-
-
-def invoke(runner: CliRunner, *args: str, env: dict[str, str] | None = None):
-    return runner.invoke(app, list(args), env=env)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.batch import parse_prompts
+from dreamflow_cli.run.batch import parse_prompts
 from dreamflow_cli.seeds import line_seed
-from dreamflow_cli.composer import StoryRequest
-from tests.conftest import invoke
-from tests.test_exit_codes import dreamflow_script
+from dreamflow_cli.story.request import StoryRequest
+from tests.helpers.cli import invoke
+from tests.helpers.processes import dreamflow_script
 
 FAST = ("--max-tokens", "40", "--no-images", "--low-memory")
 
@@ -57,7 +57,7 @@ def test_text_batch_prints_one_folder_per_line(runner, models_dir, isolated):
 
 def test_jsonl_from_stdin_with_an_invalid_line_in_the_middle(runner, models_dir, isolated):
     batch = '{"prompt": "a sleepy owl", "name": "Ada"}\n{"prompt": ""}\n{"prompt": "a calm bear", "seed": 5}\n'
-    result = runner.invoke(__import__("dreamflow_cli.cli").cli.app,
+    result = runner.invoke(__import__("dreamflow_cli.cli.app").cli.app.app,
                            ["generate", "--prompts-file", "-", "--models-dir", str(models_dir), "--json", *FAST],
                            input=batch)
     assert result.exit_code == 7, result.stderr

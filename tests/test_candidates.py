@@ -12,18 +12,21 @@ from typing import Any, Mapping
 
 import pytest
 
-from dreamflow_cli.backend import Generation, Prompt
-from dreamflow_cli.catalog import find_entry
-from dreamflow_cli.checks import instruction_sentences, remove_echo, request_words
-from dreamflow_cli.composer import MOSTLY_INSTRUCTIONS, StoryRequest, compose, prepare_request
-from dreamflow_cli.config import Settings
-from dreamflow_cli.profiles import choose_profile, Profile
-from dreamflow_cli.engine import load_model
+from dreamflow_cli.backend.seam import Generation, Prompt
+from dreamflow_cli.model.catalog import find_entry
+from dreamflow_cli.story.checks import instruction_sentences, remove_echo, request_words
+from dreamflow_cli.story.composer import MOSTLY_INSTRUCTIONS, compose
+from dreamflow_cli.story.request import StoryRequest, prepare_request
+from dreamflow_cli.settings.table import Settings
+from dreamflow_cli.settings.profiles import MemoryMode, choose_profile, Profile
+from dreamflow_cli.engine.single import load_model
 from dreamflow_cli.errors import ModelError
 from dreamflow_cli.seeds import retry_seed
-from dreamflow_cli.monitor import Status
-from dreamflow_cli.story import SYSTEM_PROMPT, is_whole_title, title_from_prompt
-from tests.conftest import CACHE_DIR, invoke
+from dreamflow_cli.run.monitor import Status
+from dreamflow_cli.story.prompt import SYSTEM_PROMPT
+from dreamflow_cli.story.title import is_whole_title, title_from_prompt
+from tests.helpers.cli import invoke
+from tests.helpers.model import CACHE_DIR
 
 DRAGON = "a sleepy dragon who counts the stars"
 GOOD = (" met a sleepy dragon. The dragon counted the stars, one by one, and Mia counted with him.\n\n"
@@ -166,7 +169,7 @@ def test_candidates_flag_is_validated(runner, models_dir):
 
 @pytest.fixture(scope="module")
 def smollm(test_model):
-    profile = choose_profile(True, os.cpu_count() or 1, {}, {"n_threads": 1})
+    profile = choose_profile(MemoryMode.LOW_MEMORY, os.cpu_count() or 1, {}, {"n_threads": 1})
     loaded = load_model(test_model, profile)
     yield loaded
     loaded.close()
@@ -185,11 +188,11 @@ def test_the_kept_smollm2_draft_has_the_best_score(smollm):
 
 @pytest.fixture(scope="module")
 def gemma():
-    from dreamflow_cli.download import download_catalog_model
+    from dreamflow_cli.download.api import download_catalog_model
 
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path = download_catalog_model(find_entry("gemma3-270m"), CACHE_DIR).path
-    profile = choose_profile(True, os.cpu_count() or 1, {}, {"n_threads": 1, "max_tokens": 96})
+    profile = choose_profile(MemoryMode.LOW_MEMORY, os.cpu_count() or 1, {}, {"n_threads": 1, "max_tokens": 96})
     loaded = load_model(path, profile)
     yield loaded
     loaded.close()

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from dreamflow_cli.catalog import CATALOG, RECOMMEND_HEADROOM, CatalogEntry, find_entry, recommend_model
-from dreamflow_cli.download import download_catalog_model, target_for_entry
-from dreamflow_cli.modelfile import manifest_path
-from tests.conftest import invoke
+from dreamflow_cli.model.catalog import CATALOG, RECOMMEND_HEADROOM, CatalogEntry, find_entry, recommend_model
+from dreamflow_cli.download.api import download_catalog_model, target_for_entry
+from dreamflow_cli.model.file import manifest_path
+from tests.helpers.cli import invoke
 
 GEMMA = find_entry("gemma3-270m")
 

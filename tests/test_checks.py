@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from dreamflow_cli.checks import (PENALTIES, check_calm_tone, check_ending, check_instruction_echo, check_names,
+from dreamflow_cli.story.checks import (PENALTIES, check_calm_tone, check_ending, check_instruction_echo, check_names,
                                   check_on_subject, edit_distance, fix_names, gentle_closing, instruction_sentences,
                                   is_comforting, is_distressing, is_echo, judge, near_misspelling, noun_forms,
                                   prompt_subjects, remove_echo, request_words, tone_report)
-from dreamflow_cli.story import AGE_BANDS, build_prompt, ends_sleepily, split_scenes
+from dreamflow_cli.story.prompt import AGE_BANDS, build_prompt, ends_sleepily
+from dreamflow_cli.story.scenes import split_scenes
 
 SYSTEM, USER = build_prompt("a sleepy dragon who counts the stars", name="Mia", age=5, max_tokens=256)
 INSTRUCTIONS = instruction_sentences(SYSTEM, USER, *(band.style for band in AGE_BANDS.values()))

@@ -10,16 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli import guard as guard_module
-from dreamflow_cli.composer import StoryRequest, compose, prepare_request
-from dreamflow_cli.config import Settings
-from dreamflow_cli.profiles import choose_profile
-from dreamflow_cli.engine import load_model
+from dreamflow_cli.story import guard as guard_module
+from dreamflow_cli.story.composer import compose
+from dreamflow_cli.story.request import StoryRequest, prepare_request
+from dreamflow_cli.settings.table import Settings
+from dreamflow_cli.settings.profiles import MemoryMode, choose_profile
+from dreamflow_cli.engine.single import load_model
 from dreamflow_cli.errors import ContentBlockedError
 from dreamflow_cli.seeds import retry_seed
-from dreamflow_cli.monitor import Status
-from dreamflow_cli.story import is_complete
-from tests.conftest import invoke
+from dreamflow_cli.run.monitor import Status
+from dreamflow_cli.story.text import is_complete
+from tests.helpers.cli import invoke
 
 SMALL = ("--max-tokens", "64")
 TEMPLATE_BITS = re.compile(r"<\||\|>|</?s>|\[/?INST\]|<</?SYS>>|im_start|im_end")
@@ -43,7 +44,7 @@ ONE = Settings(candidates=1)
 
 @pytest.fixture(scope="module")
 def model(test_model):
-    profile = choose_profile(False, os.cpu_count() or 1, {}, {"max_tokens": 64})
+    profile = choose_profile(MemoryMode.STANDARD, os.cpu_count() or 1, {}, {"max_tokens": 64})
     loaded = load_model(test_model, profile)
     yield loaded
     loaded.close()
@@ -137,7 +138,7 @@ def test_a_blocked_prompt_exits_6_before_the_model_loads(runner, models_dir, iso
     def no_loading(*_args, **_kwargs):
         raise AssertionError("the model must not load for a refused prompt")
 
-    monkeypatch.setattr("dreamflow_cli.pipeline.open_backend", no_loading)
+    monkeypatch.setattr("dreamflow_cli.run.pipeline.open_backend", no_loading)
     result = invoke(runner, "generate", *args, "--models-dir", str(models_dir), "--seed", "1")
     assert result.exit_code == 6, (result.stdout, result.stderr)
     assert result.stdout == ""

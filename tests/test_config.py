@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.config import DEFAULTS, KEY_BY_NAME, KEYS, Settings, keys_of, load_settings, setting, user_config_dir
+from dreamflow_cli.settings.keys import keys_of, setting
+
+from dreamflow_cli.settings.load import load_settings, user_config_dir
+
+from dreamflow_cli.settings.table import DEFAULTS, KEY_BY_NAME, KEYS, Settings
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.profiles import MemoryMode
-from tests.conftest import invoke
+from dreamflow_cli.settings.profiles import MemoryMode
+from tests.helpers.cli import invoke
 
 
 def write(path: Path, text: str) -> Path:
@@ -167,7 +171,7 @@ def test_the_example_config_is_valid_and_states_the_defaults(isolated):
     s = load_settings(config_path=EXAMPLE, env={})
     for key in KEYS:
         assert getattr(s, key.name) == getattr(DEFAULTS, key.name), key.name
-    from dreamflow_cli.profiles import defaults_by_table
+    from dreamflow_cli.settings.profiles import defaults_by_table
 
     for profile, values in defaults_by_table().items():
         assert dict(s.profile_config[profile]) == dict(values)
@@ -222,7 +226,7 @@ def test_guard_keys_from_file_and_environment(isolated):
 
 
 def test_flag_help_states_the_defaults_of_the_table(runner):
-    from dreamflow_cli.config import default_help
+    from dreamflow_cli.cli.options import default_help
 
     assert [default_help(k) for k in ("scenes", "images", "out_dir", "low_memory")] == [
         "\\[default: 3]", "\\[default: on]", "\\[default: ./stories]", "\\[default: auto]"]

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from dreamflow_cli.backend import Cancelled, Prompt
-from dreamflow_cli.decoder import Reuse, load_parallel, plan_reuse, prefix_coming
-from dreamflow_cli.profiles import choose_profile
-from dreamflow_cli.engine import load_model
+from dreamflow_cli.backend.seam import Cancelled, Prompt
+from dreamflow_cli.engine.parallel import Reuse, load_parallel, plan_reuse, prefix_coming
+from dreamflow_cli.settings.profiles import MemoryMode, choose_profile
+from dreamflow_cli.engine.single import load_model
 from dreamflow_cli.errors import UsageError
-from dreamflow_cli.local import GovernedModel, open_local
+from dreamflow_cli.engine.local import GovernedModel, open_local
 
 SAMPLING = {"temperature": 0.6, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}
 SYSTEM = "You write short, calm bedtime stories for young children. Use gentle words only."
@@ -23,7 +23,7 @@ BUDGET = 40
 
 @pytest.fixture(scope="module")
 def profile():
-    return choose_profile(False, 1, None, {"n_threads": 1, "n_ctx": 512, "max_tokens": BUDGET})
+    return choose_profile(MemoryMode.STANDARD, 1, None, {"n_threads": 1, "n_ctx": 512, "max_tokens": BUDGET})
 
 
 @pytest.fixture(scope="module")
@@ -235,9 +235,9 @@ def test_interrupt_ends_stories_waiting_for_a_sequence_and_close_ends_the_rest(t
 def test_a_sharp_slowdown_mid_story_drops_a_llama_cpp_thread(test_model):
     import llama_cpp.llama_cpp as low_level
 
-    from dreamflow_cli.threads import Governor, ThreadChoice
+    from dreamflow_cli.engine.threads import Governor, ThreadChoice
 
-    two = choose_profile(False, 2, None, {"n_threads": 2, "n_ctx": 512, "max_tokens": BUDGET})
+    two = choose_profile(MemoryMode.STANDARD, 2, None, {"n_threads": 2, "n_ctx": 512, "max_tokens": BUDGET})
     # A clock the test drives: 15 ms a token, then 50 ms from the 12th token on (a neighbour
     # arrived), so the governor's decision does not depend on this machine's real speed.
     now = [0.0]

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli import doctor as doctor_module
-from dreamflow_cli.doctor import (
-    FAIL, PASS, SKIP, WARN, Check, LlamaReading, Machine, cpu_check, llama_check, memory_check, models_disk_check,
-    output_dir_check, parse_features, ram_check, run_doctor, seconds_per_story, size_check, verdict,
-)
-from dreamflow_cli.doctor_load_test import load_test_check, parse_probe, run_load_test
-from dreamflow_cli.estimate import MemoryEstimate
-from dreamflow_cli.profiles import recommend as recommend_profile
-from dreamflow_cli.memory import CgroupMemory, MemoryReadings
-from dreamflow_cli.modelfile import Expected
-from dreamflow_cli.threads import CpuReading
-from tests.conftest import invoke
+from dreamflow_cli.doctor import checks as doctor_module
+from dreamflow_cli.doctor.checks import (FAIL, PASS, SKIP, WARN, Check, memory_check, models_disk_check, output_dir_check, ram_check, size_check)
+from dreamflow_cli.doctor.report import Machine, seconds_per_story, verdict
+from dreamflow_cli.engine.doctor import LlamaReading, cpu_check, llama_check, parse_features
+from dreamflow_cli.run.doctor import run_doctor
+from dreamflow_cli.engine.load_test import load_test_check, parse_probe, run_load_test
+from dreamflow_cli.plan.estimate import MemoryEstimate
+from dreamflow_cli.plan.preflight import recommend as recommend_profile
+from dreamflow_cli.plan.memory import CgroupMemory, MemoryReadings
+from dreamflow_cli.model.file import Expected
+from dreamflow_cli.plan.cpu import CpuReading
+from tests.helpers.cli import invoke
 
 GB = 1_000_000_000
 GIB = 2**30
@@ -115,7 +115,7 @@ def test_cpu_warns_when_other_programs_would_cost_generate_threads():
 
 @pytest.mark.parametrize("busy", [0.0, 0.2, 0.3, 0.9, 1.0, 1.8, 2.0])
 def test_cpu_check_makes_generates_decision(busy):
-    from dreamflow_cli.threads import choose_threads
+    from dreamflow_cli.engine.threads import choose_threads
 
     check = cpu_check(2, 2, {"standard": 2}, others_busy=busy)
     threads = choose_threads(2, 2, busy).threads

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from dreamflow_cli.doctor import FAIL, PASS, SKIP, WARN
-from dreamflow_cli.doctor_endpoints import EndpointReading, latency_check, model_check, reach_check
-from tests.conftest import invoke
-from tests.scripted_server import ScriptedServer
+from dreamflow_cli.doctor.checks import FAIL, PASS, SKIP, WARN
+from dreamflow_cli.server.doctor import EndpointReading, latency_check, model_check, reach_check
+from tests.helpers.cli import invoke
+from tests.helpers.scripted_server import ScriptedServer
 
 KEY = "sk-doctor-SECRET-91"
 

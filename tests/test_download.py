@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.catalog import CatalogEntry
-from dreamflow_cli.download import (DownloadOptions, download, download_catalog_model, part_path, target_for_entry,
+from dreamflow_cli.model.catalog import CatalogEntry
+from dreamflow_cli.download.api import (DownloadOptions, download, download_catalog_model, part_path, target_for_entry,
                                     target_for_url)
-from dreamflow_cli.download_target import SPACE_MARGIN, lock_path, sidecar_path
-from dreamflow_cli.modelfile import manifest_path, read_manifest
-from dreamflow_cli.errors import EXIT_DOWNLOAD, DownloadError, UsageError
-from tests.download_server import CONTENT, FileServer, dest, gguf_bytes, server, sha256  # noqa: F401 (fixtures)
+from dreamflow_cli.download.target import SPACE_MARGIN, lock_path, sidecar_path
+from dreamflow_cli.model.file import manifest_path, read_manifest
+from dreamflow_cli.errors import DownloadError, ExitStatus, UsageError
+from tests.helpers.download_server import CONTENT, FileServer, gguf_bytes, sha256
 
 CUT = 1_000_000
 
@@ -63,7 +63,7 @@ def test_an_interrupted_run_is_resumed_by_the_next_run(server, dest):
     rec = Recorder()
     with pytest.raises(DownloadError) as failed:
         rec.run(target_for_url(server.url()), dest, options=rec.options(retries=0))
-    assert failed.value.exit_code == EXIT_DOWNLOAD
+    assert failed.value.exit_code == ExitStatus.DOWNLOAD
     assert f"{CUT:,} bytes received are kept" in failed.value.message
     part = part_path(dest / "model.gguf")
     assert part.read_bytes() == CONTENT[:CUT]
@@ -134,7 +134,7 @@ def test_404_fails_at_once(server, dest):
     server.plan = ["404"]
     with pytest.raises(DownloadError) as failed:
         Recorder().run(target_for_url(server.url()), dest)
-    assert failed.value.exit_code == EXIT_DOWNLOAD
+    assert failed.value.exit_code == ExitStatus.DOWNLOAD
     assert "HTTP 404" in failed.value.message and "HF_ENDPOINT" in failed.value.hint
     assert len(server.file_requests()) == 1
     assert leftovers(dest) == []
@@ -172,7 +172,7 @@ def test_sha256_mismatch_removes_the_data(server, dest):
     with pytest.raises(DownloadError) as failed:
         Recorder().run(target_for_url(server.url(), sha256=wrong), dest)
     assert f"sha256 is {sha256(CONTENT)}, expected {wrong}" in failed.value.message
-    assert failed.value.exit_code == EXIT_DOWNLOAD
+    assert failed.value.exit_code == ExitStatus.DOWNLOAD
     assert list(dest.iterdir()) == []
 
 

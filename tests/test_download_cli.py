@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from dreamflow_cli import download_target
-from dreamflow_cli.catalog import CATALOG, find_entry
-from dreamflow_cli.cli_download import DownloadDisplay
-from dreamflow_cli.estimate import estimate_ram_bytes
-from dreamflow_cli.ui import Output
+from dreamflow_cli.download import target as download_target
+from dreamflow_cli.model.catalog import CATALOG, find_entry
+from dreamflow_cli.cli.download import DownloadDisplay
+from dreamflow_cli.plan.estimate import estimate_ram_bytes
+from dreamflow_cli.cli.ui import Output
 from dreamflow_cli.units import human_bytes
-from dreamflow_cli.download import DownloadOptions, DownloadProgress, download, part_path, target_for_url
-from dreamflow_cli.modelfile import manifest_path
-from tests.conftest import invoke
-from tests.download_server import CONTENT, FileServer, dest, gguf_bytes, server, sha256  # noqa: F401 (fixtures)
+from dreamflow_cli.download.api import DownloadOptions, DownloadProgress, download, part_path, target_for_url
+from dreamflow_cli.model.file import manifest_path
+from tests.helpers.cli import invoke
+from tests.helpers.download_server import CONTENT, sha256
 
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dreamflow_cli.catalog import CatalogEntry, find_entry
-from dreamflow_cli.profiles import choose_profile
-from dreamflow_cli.profiles import recommend as recommend_profile
-from dreamflow_cli.estimate import (
+from dreamflow_cli.model.catalog import CatalogEntry, find_entry
+from dreamflow_cli.settings.profiles import MemoryMode, choose_profile
+from dreamflow_cli.plan.preflight import recommend as recommend_profile
+from dreamflow_cli.plan.estimate import (
     KNOWN_SHAPES, MAX_UBATCH, MemoryEstimate, ModelShape, compute_bytes, estimate, estimate_entry,
     estimate_profiles, estimate_ram_bytes, kv_cache_bytes,
 )
@@ -56,7 +56,7 @@ def test_repacking_counts_the_weights_twice():
     assert on.as_dict()["total"] == on.total
 
 
-@pytest.mark.parametrize("low_memory, name", [(False, "standard"), (True, "low-memory")])
+@pytest.mark.parametrize("low_memory, name", [(MemoryMode.STANDARD, "standard"), (MemoryMode.LOW_MEMORY, "low-memory")])
 def test_calibration_errs_on_the_safe_side_of_measured_peaks(low_memory, name):
     profile = choose_profile(low_memory, 2, flags={"repack": False})
     est = estimate_profiles(SMOLLM2, SMOLLM2_FILE, [profile])[name]
@@ -64,7 +64,7 @@ def test_calibration_errs_on_the_safe_side_of_measured_peaks(low_memory, name):
 
 
 def test_estimates_keep_the_profiles_order():
-    profiles = [choose_profile(False, 2), choose_profile(True, 2)]
+    profiles = [choose_profile(MemoryMode.STANDARD, 2), choose_profile(MemoryMode.LOW_MEMORY, 2)]
     assert list(estimate_profiles(SMOLLM2, SMOLLM2_FILE, profiles)) == ["standard", "low-memory"]
 
 

@@ -9,24 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import invoke
-from tests.processes import Child, dreamflow_script
-
-
-def assert_refused(result, code: int, *fragments: str) -> None:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    # The automatic memory choice may be noted first; the error itself is one line.
-    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("Memory: ")]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ") and "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
-def nothing_written(work: Path) -> bool:
-    out = work / "stories"
-    return not out.exists() or not any(out.iterdir())
+from tests.helpers.cli import assert_refused, invoke, nothing_written
+from tests.helpers.processes import Child, dreamflow_script
 
 
 def test_no_model_anywhere_gives_the_download_command(runner, isolated):

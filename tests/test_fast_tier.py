@@ -11,21 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli import profiles
-from dreamflow_cli.backend import Backend
-from dreamflow_cli.batch import BatchItem, Outcome, Summary
-from dreamflow_cli.composer import StoryRequest
-from dreamflow_cli.config import load_settings
+from dreamflow_cli.backend.seam import Backend
+from dreamflow_cli.run.batch import BatchItem, Outcome, Summary
+from dreamflow_cli.story.request import StoryRequest
+from dreamflow_cli.settings.load import load_settings
 from dreamflow_cli.errors import ContentBlockedError
-from dreamflow_cli.monitor import Watch
-from dreamflow_cli.pipeline import TOKENS_ALIAS, Setup, plan_story, write_story
-from tests.fakes import CALM_STORY, FakeBackend
+from dreamflow_cli.run.monitor import Watch
+from dreamflow_cli.run.pipeline import TOKENS_ALIAS, write_story
+from dreamflow_cli.run.setup import plan_story
+from tests.helpers.fakes import CALM_STORY, FakeBackend, fake_run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def setup_for_fake() -> Setup:
-    return Setup(model=None, model_size=0, profile=profiles.build("standard", cores=2), memory=None)
 
 
 def test_the_fake_implements_the_backend_protocol():
@@ -38,9 +34,8 @@ def test_the_fake_implements_the_backend_protocol():
 def test_a_story_through_the_fake_backend(isolated):
     settings = load_settings({"images": False}, env={})
     backend = FakeBackend()
-    plan = plan_story(StoryRequest("a sleepy fox", name="Mia", scenes=2, images=False, seed=7), settings,
-                      setup_for_fake())
-    result = write_story(plan, settings, backend=backend, watch=Watch())
+    plan = plan_story(StoryRequest("a sleepy fox", name="Mia", scenes=2, images=False, seed=7), fake_run(settings))
+    result = write_story(plan, backend=backend, watch=Watch())
     assert sorted(p.name for p in result.story_dir.iterdir()) == ["story.json", "story.md"]
     meta = json.loads(result.metadata_path.read_text())
     assert meta["backend"] == {"kind": "fake", "model": "fake"} and meta["seed"] == 7
@@ -60,9 +55,8 @@ def test_a_blocked_draft_is_written_again_with_a_new_seed(isolated):
         return CALM_STORY.replace("sleepy fox", "scary monster") if seed == first_seed[0] else CALM_STORY
 
     warnings: list[str] = []
-    plan = plan_story(StoryRequest("a sleepy fox", name="Mia", scenes=2, images=False, seed=3), settings,
-                      setup_for_fake())
-    result = write_story(plan, settings, backend=FakeBackend(text_for), watch=Watch(on_warning=warnings.append))
+    plan = plan_story(StoryRequest("a sleepy fox", name="Mia", scenes=2, images=False, seed=3), fake_run(settings))
+    result = write_story(plan, backend=FakeBackend(text_for), watch=Watch(on_warning=warnings.append))
     meta = json.loads(result.metadata_path.read_text())
     assert meta["attempts"] >= 2 and meta["accepted_seed"] != 3
     assert any("monster" in hit for hits in meta["guard_hits"] for hit in hits)
@@ -72,15 +66,15 @@ def test_a_blocked_draft_is_written_again_with_a_new_seed(isolated):
 
 def test_every_draft_blocked_saves_nothing(isolated):
     settings = load_settings({"images": False, "guard_retries": 1}, env={})
-    plan = plan_story(StoryRequest("a sleepy fox", scenes=1, images=False, seed=3), settings, setup_for_fake())
+    plan = plan_story(StoryRequest("a sleepy fox", scenes=1, images=False, seed=3), fake_run(settings))
     with pytest.raises(ContentBlockedError) as err:
-        write_story(plan, settings, backend=FakeBackend(lambda p, s: CALM_STORY + " A ghost screamed."))
+        write_story(plan, backend=FakeBackend(lambda p, s: CALM_STORY + " A ghost screamed."))
     assert err.value.exit_code == 6
     assert not list(Path(settings.out_dir).glob("**/story.*"))
 
 
 def test_a_token_callback_that_raises_propagates_and_the_fake_stays_usable():
-    from dreamflow_cli.backend import Prompt
+    from dreamflow_cli.backend.seam import Prompt
 
     backend = FakeBackend()
 
@@ -110,20 +104,18 @@ def test_the_fast_tier_never_imports_llama_cpp(tmp_path):
         import pkgutil, sys, importlib
         sys.path.insert(0, {str(ROOT)!r})
         import dreamflow_cli
-        for mod in pkgutil.iter_modules(dreamflow_cli.__path__):
-            importlib.import_module("dreamflow_cli." + mod.name)
+        for mod in pkgutil.walk_packages(dreamflow_cli.__path__, "dreamflow_cli."):
+            importlib.import_module(mod.name)
         from typer.testing import CliRunner
-        from dreamflow_cli.cli import app
+        from dreamflow_cli.cli.app import app
         assert CliRunner().invoke(app, ["generate", "--help"]).exit_code == 0
-        from dreamflow_cli import profiles
-        from dreamflow_cli.composer import StoryRequest
-        from dreamflow_cli.config import load_settings
-        from dreamflow_cli.pipeline import Setup, plan_story, write_story
-        from tests.fakes import FakeBackend
+        from dreamflow_cli.story.request import StoryRequest
+        from dreamflow_cli.settings.load import load_settings
+        from dreamflow_cli.run.pipeline import write_story
+        from dreamflow_cli.run.setup import plan_story
+        from tests.helpers.fakes import FakeBackend, fake_run
         settings = load_settings({{"out_dir": {str(tmp_path / "stories")!r}}}, env={{}})
-        setup = Setup(None, 0, profiles.build("standard", 2), None)
-        write_story(plan_story(StoryRequest("a sleepy fox", seed=1), settings, setup), settings,
-                    backend=FakeBackend())
+        write_story(plan_story(StoryRequest("a sleepy fox", seed=1), fake_run(settings)), backend=FakeBackend())
         print(sorted(m for m in sys.modules if m.split(".")[0] == "llama_cpp"))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
@@ -142,9 +134,8 @@ FRIGHTENED_BOAT = (
 
 def test_a_story_about_a_fear_may_name_it_once_it_is_soothed(isolated):
     settings = load_settings({"images": False, "candidates": 1}, env={})
-    plan = plan_story(StoryRequest("a little boat that is afraid of the dark", scenes=2, images=False, seed=7),
-                      settings, setup_for_fake())
-    result = write_story(plan, settings, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT),
+    plan = plan_story(StoryRequest("a little boat that is afraid of the dark", scenes=2, images=False, seed=7), fake_run(settings))
+    result = write_story(plan, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT),
                          watch=Watch())
     meta = json.loads(result.metadata_path.read_text())
     assert meta["attempts"] == 1 and meta["guard_hits"] == []  # not thrown away for "scared"
@@ -153,10 +144,9 @@ def test_a_story_about_a_fear_may_name_it_once_it_is_soothed(isolated):
 
 def test_a_fear_the_request_did_not_ask_for_is_still_blocked(isolated):
     settings = load_settings({"images": False, "candidates": 1, "guard_retries": 0}, env={})
-    plan = plan_story(StoryRequest("a little boat on a calm sea", scenes=2, images=False, seed=7),
-                      settings, setup_for_fake())
+    plan = plan_story(StoryRequest("a little boat on a calm sea", scenes=2, images=False, seed=7), fake_run(settings))
     with pytest.raises(ContentBlockedError, match="scared"):
-        write_story(plan, settings, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT), watch=Watch())
+        write_story(plan, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT), watch=Watch())
     assert not list(settings.out_dir.glob("*/story.json"))  # nothing saved
 
 
@@ -164,8 +154,7 @@ def test_a_request_that_names_a_feeling_is_about_a_fear_even_when_it_sounds_brav
     # VADER does not read "never scared" as a worry, but the request names the feeling: its story
     # may say "scared" (soothed) just as a story for "never afraid" may say "afraid".
     settings = load_settings({"images": False, "candidates": 1, "guard_retries": 0}, env={})
-    plan = plan_story(StoryRequest("a brave little boat that is never scared", scenes=2, images=False, seed=7),
-                      settings, setup_for_fake())
-    result = write_story(plan, settings, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT), watch=Watch())
+    plan = plan_story(StoryRequest("a brave little boat that is never scared", scenes=2, images=False, seed=7), fake_run(settings))
+    result = write_story(plan, backend=FakeBackend(lambda prompt, seed: FRIGHTENED_BOAT), watch=Watch())
     meta = json.loads(result.metadata_path.read_text())
     assert meta["attempts"] == 1 and meta["guard_hits"] == []

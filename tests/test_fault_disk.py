@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli import storage
-from dreamflow_cli.errors import EXIT_NO_SPACE, NoSpaceError, UsageError
-from dreamflow_cli.storage import MIN_FREE_BYTES, StoryFolder, atomic_write, ensure_writable_dir
-from tests.conftest import invoke
-from tests.test_exit_codes import assert_refused
+from dreamflow_cli import files as storage
+from dreamflow_cli.errors import ExitStatus, NoSpaceError, UsageError
+from dreamflow_cli.files import MIN_FREE_BYTES, atomic_write, ensure_writable_dir
+from dreamflow_cli.output.folder import StoryFolder
+from tests.helpers.cli import invoke
+from tests.helpers.cli import assert_refused
 
 ROOT_ON_LINUX = sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -52,7 +53,7 @@ def story(models_dir: Path, out: Path, *extra: str) -> list[str]:
 def test_a_nearly_full_output_disk_is_refused_before_the_model_loads(runner, isolated, models_dir, small_fs):
     disk = small_fs(1024)  # 1 MB: less than the 4 MB dreamflow wants free before it starts
     result = invoke(runner, *story(models_dir, disk / "stories"))
-    assert_refused(result, EXIT_NO_SPACE, "no space left in", str(disk / "stories"), "--out")
+    assert_refused(result, ExitStatus.NO_SPACE, "no space left in", str(disk / "stories"), "--out")
     assert list((disk / "stories").iterdir()) == []
 
 
@@ -61,7 +62,7 @@ def test_a_disk_that_fills_up_while_the_story_is_written(runner, isolated, model
     disk = small_fs(8)  # two pages: the first picture (~16 KB) does not fit
     monkeypatch.setattr(storage, "free_space", lambda path: 10**9)  # the up-front check is passed
     result = invoke(runner, *story(models_dir, disk / "stories"))
-    assert_refused(result, EXIT_NO_SPACE, "no space left in", str(disk / "stories"))
+    assert_refused(result, ExitStatus.NO_SPACE, "no space left in", str(disk / "stories"))
     assert "unexpected" not in result.stderr and "Errno" not in result.stderr
     assert list((disk / "stories").iterdir()) == []  # no half-written story, no staging folder
 
@@ -71,7 +72,7 @@ def test_config_init_on_a_full_disk(runner, isolated, small_fs, monkeypatch):
     (disk / "filler").write_bytes(b"x" * 4096)  # the one page is taken
     monkeypatch.setattr(storage, "free_space", lambda path: 10**9)
     result = invoke(runner, "config", "init", "--path", str(disk / "config.toml"))
-    assert_refused(result, EXIT_NO_SPACE, "no space left in", "--path")
+    assert_refused(result, ExitStatus.NO_SPACE, "no space left in", "--path")
     assert sorted(p.name for p in disk.iterdir()) == ["filler"]  # no temp file left either
 
 
@@ -79,7 +80,7 @@ def test_full_disk_fault_hook(runner, isolated, monkeypatch):
     """The same refusal without a real small disk: the free-space reading says 1 MB."""
     monkeypatch.setattr(storage, "free_space", lambda path: 1_000_000)
     result = invoke(runner, "config", "init")
-    assert_refused(result, EXIT_NO_SPACE, "no space left in", "1.0 MB free")
+    assert_refused(result, ExitStatus.NO_SPACE, "no space left in", "1.0 MB free")
 
 
 def test_enospc_during_a_write_fault_hook(isolated, monkeypatch):
@@ -147,7 +148,7 @@ def test_config_init_into_an_unwritable_folder_as_a_normal_user(tmp_path):
         as_user = "os.setgid(65534); os.setuid(65534)"
     script = f"""
 import os, sys
-from dreamflow_cli.cli import app
+from dreamflow_cli.cli.app import app
 try:
     app(["config", "init", "--path", {str(tmp_path / "warm.toml")!r}])  # every import done as root
 except SystemExit:
@@ -184,5 +185,5 @@ def test_a_read_only_output_disk_is_a_usage_error(isolated, monkeypatch):
 def test_download_dir_on_a_full_disk_is_refused(runner, isolated, monkeypatch):
     monkeypatch.setattr(storage, "free_space", lambda path: 1_000)
     result = invoke(runner, "download-model", "--url", "http://127.0.0.1:9/m.gguf", "--dir", str(isolated / "m"))
-    assert_refused(result, EXIT_NO_SPACE, "no space left in", "--dir")
+    assert_refused(result, ExitStatus.NO_SPACE, "no space left in", "--dir")
     assert json.dumps(result.stdout) == '""'

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.batch import parse_prompts
-from dreamflow_cli.composer import StoryRequest
-from tests.conftest import invoke
-from tests.processes import dreamflow_script
-from tests.test_exit_codes import assert_refused, nothing_written
+from dreamflow_cli.run.batch import parse_prompts
+from dreamflow_cli.story.request import StoryRequest
+from tests.helpers.cli import invoke
+from tests.helpers.processes import dreamflow_script
+from tests.helpers.cli import assert_refused, nothing_written
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="closing a child's standard streams is POSIX-only")
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from dreamflow_cli import signals
-from dreamflow_cli.storage import STAGING_PREFIX, is_stale, remove_stale_staging, staging_owner
-from tests.conftest import invoke
-from tests.processes import Child
+from dreamflow_cli.output.folder import STAGING_PREFIX, is_stale, remove_stale_staging, staging_owner
+from tests.helpers.cli import invoke
+from tests.helpers.processes import Child
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="SIGTERM/SIGHUP to a child process are POSIX-only")
 
@@ -72,8 +72,7 @@ def test_ctrl_c_inside_llama_cpp_log_callback_during_the_real_load_ends_the_run(
     """The reported bug, in-process with the real model: the interrupt arrives inside llama.cpp's
     log callback while the model loads (where ctypes swallows it). Before the fix the story was
     saved and the exit code was 0."""
-    from dreamflow_cli import engine
-
+    from dreamflow_cli.engine import single as engine
     class SignalOnFirstLogLine:
         fired = False
 

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.config import KEY_BY_NAME, PROFILE_VALUE_KEYS, checked_number, load_settings, number_range_text
-from dreamflow_cli.threads import cap_threads
-from dreamflow_cli.profiles import choose_profile
+from dreamflow_cli.settings.keys import checked_number, number_range_text
+
+from dreamflow_cli.settings.load import load_settings
+
+from dreamflow_cli.settings.table import KEY_BY_NAME, PROFILE_VALUE_KEYS
+from dreamflow_cli.settings.profiles import cap_threads
+from dreamflow_cli.settings.profiles import MemoryMode, choose_profile
 from dreamflow_cli.errors import ConfigError
-from tests.conftest import invoke
-from tests.test_exit_codes import assert_refused, nothing_written
+from tests.helpers.cli import invoke
+from tests.helpers.cli import assert_refused, nothing_written
 
 
 # --- one number validator: flags, environment, config file ----------------------------------------
@@ -120,17 +124,17 @@ def test_cap_threads_is_a_pure_function():
 
 
 def test_a_forced_thread_count_is_capped_too():
-    from dreamflow_cli.threads import choose_threads
+    from dreamflow_cli.engine.threads import choose_threads
 
     assert choose_threads(cores=2, cap=2, others_busy=None, forced=10000).threads == 2
 
 
 def test_choose_profile_caps_flags_and_config_and_records_the_request():
-    profile = choose_profile(False, cores=2, configured={"standard": {"n_threads": 9999}})
+    profile = choose_profile(MemoryMode.STANDARD, cores=2, configured={"standard": {"n_threads": 9999}})
     assert profile.n_threads == 2 and profile.threads_capped_from == 9999
-    assert choose_profile(False, cores=2, flags={"n_threads": 8}).threads_capped_from == 8
-    assert choose_profile(False, cores=2, flags={"n_threads": 2}).threads_capped_from is None
-    assert choose_profile(False, cores=2).threads_capped_from is None  # the default is no request
+    assert choose_profile(MemoryMode.STANDARD, cores=2, flags={"n_threads": 8}).threads_capped_from == 8
+    assert choose_profile(MemoryMode.STANDARD, cores=2, flags={"n_threads": 2}).threads_capped_from is None
+    assert choose_profile(MemoryMode.STANDARD, cores=2).threads_capped_from is None  # the default is no request
 
 
 def test_config_show_shows_the_capped_thread_count(runner, isolated, monkeypatch):
@@ -197,8 +201,8 @@ def test_model_symlink_loop_is_named_as_such(runner, isolated):
 
 
 def test_profile_value_keys_carry_the_engine_minimums():
-    from dreamflow_cli.profiles import MIN_CTX
-    from dreamflow_cli.backend import MIN_STORY_TOKENS
+    from dreamflow_cli.settings.profiles import MIN_CTX
+    from dreamflow_cli.settings.profiles import MIN_STORY_TOKENS
 
     assert PROFILE_VALUE_KEYS["n_ctx"].low == MIN_CTX
     assert PROFILE_VALUE_KEYS["max_tokens"].low == MIN_STORY_TOKENS

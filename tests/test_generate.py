@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dreamflow_cli.images import HEIGHT, WIDTH
-from tests.conftest import invoke
+from dreamflow_cli.output.pictures import HEIGHT, WIDTH
+from tests.helpers.cli import invoke
 
 # A small budget keeps the suite fast; the profile's other values are what we check.
 FAST = ("--max-tokens", "64")

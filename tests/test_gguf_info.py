@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from dreamflow_cli.errors import ModelError
-from dreamflow_cli.estimate import ModelShape
-from dreamflow_cli.gguf_info import read_gguf_info
+from dreamflow_cli.plan.estimate import ModelShape
+from dreamflow_cli.model.gguf import read_gguf_info
 
 
 def head_of(src: Path, dest: Path, n: int) -> Path:
@@ -40,7 +40,7 @@ def test_agrees_with_the_stock_reader(test_model):
     """The fast path must read exactly what gguf's own GGUFReader reads."""
     from gguf import GGUFReader, GGUFValueType
 
-    from dreamflow_cli.gguf_info import _open_reader
+    from dreamflow_cli.model.gguf import _open_reader
 
     stock, fast = GGUFReader(test_model), _open_reader(test_model)
     assert list(stock.fields) == list(fast.fields)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dreamflow_cli.estimate import MemoryEstimate
-from dreamflow_cli.gpu import (ALL_LAYERS, AUTO, CPU_ONLY, GpuCapabilities, decide_gpu_layers, parse_gpu_layers,
+from dreamflow_cli.plan.estimate import MemoryEstimate
+from dreamflow_cli.errors import ConfigError
+from dreamflow_cli.settings.keys import AUTO
+from dreamflow_cli.settings.table import KEY_BY_NAME
+from dreamflow_cli.engine.gpu import (ALL_LAYERS, CPU_ONLY, GpuCapabilities, decide_gpu_layers,
                                read_capabilities, split_memory)
 
 # A TinyLlama-size model, standard profile: 660 MB weights, 46 MB KV cache, 40 MB compute.
@@ -62,14 +65,15 @@ def test_memory_splits_between_ram_and_vram():
 
 
 @pytest.mark.parametrize("raw, parsed", [("auto", AUTO), ("AUTO", AUTO), ("0", 0), ("33", 33), (12, 12), (0, 0)])
-def test_parse_gpu_layers(raw, parsed):
-    assert parse_gpu_layers(raw) == parsed
+def test_the_gpu_layers_setting(raw, parsed):
+    assert KEY_BY_NAME["gpu_layers"].coerce(raw, "--gpu-layers") == parsed
 
 
 @pytest.mark.parametrize("raw", ["all", "-1", -1, True, 1.5])
-def test_parse_gpu_layers_names_what_it_accepts(raw):
-    with pytest.raises(ValueError, match="a layer count .0 = CPU only. or auto"):
-        parse_gpu_layers(raw)
+def test_the_gpu_layers_setting_names_what_it_accepts(raw):
+    with pytest.raises(ConfigError) as err:
+        KEY_BY_NAME["gpu_layers"].coerce(raw, "--gpu-layers")
+    assert "an integer from 0 to 999 or auto" in err.value.hint
 
 
 @pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
@@ -82,14 +86,16 @@ def test_this_machine_reads_as_cpu_only():
 # ---------------------------------------------------------------- doctor
 
 def test_doctor_says_a_cpu_only_build_runs_on_the_cpu():
-    from dreamflow_cli.doctor import PASS, gpu_check
+    from dreamflow_cli.doctor.checks import PASS
+    from dreamflow_cli.engine.doctor import gpu_check
 
     check = gpu_check(CPU_ONLY, AUTO, 22, TINY)
     assert (check.name, check.status) == ("GPU", PASS) and "CPU only" in check.detail
 
 
 def test_doctor_shows_vram_apart_from_ram():
-    from dreamflow_cli.doctor import PASS, WARN, gpu_check
+    from dreamflow_cli.doctor.checks import PASS, WARN
+    from dreamflow_cli.engine.doctor import gpu_check
 
     full = gpu_check(CUDA_8GB, AUTO, 22, TINY)
     assert full.status == PASS
@@ -100,8 +106,9 @@ def test_doctor_shows_vram_apart_from_ram():
 
 
 def test_doctor_reports_the_gpu_with_the_real_model(models_dir):
-    from dreamflow_cli.doctor import Machine, run_doctor
-    from dreamflow_cli.memory import MemoryReadings
+    from dreamflow_cli.doctor.report import Machine
+    from dreamflow_cli.run.doctor import run_doctor
+    from dreamflow_cli.plan.memory import MemoryReadings
 
     readings = MemoryReadings(total=32 * 10**9, available=24 * 10**9, swap_total=0, swap_free=0)
     machine = Machine(memory=readings, physical_cores=2, logical_cores=2, env={})
@@ -114,7 +121,7 @@ def test_doctor_reports_the_gpu_with_the_real_model(models_dir):
 
 
 def test_the_preflight_weighs_ram_against_ram_when_a_gpu_takes_the_layers():
-    from dreamflow_cli.gpu import ram_estimates
+    from dreamflow_cli.engine.gpu import ram_estimates
 
     both = {"standard": TINY, "low-memory": TINY}
     on_gpu = ram_estimates(both, AUTO, CUDA_8GB, 22)["standard"]
@@ -127,16 +134,16 @@ def test_the_preflight_weighs_ram_against_ram_when_a_gpu_takes_the_layers():
 
 
 def test_a_model_too_big_for_ram_loads_when_the_gpu_holds_it(models_dir, monkeypatch):
-    from dreamflow_cli.config import load_settings
+    from dreamflow_cli.settings.load import load_settings
     from dreamflow_cli.errors import NotEnoughMemoryError
-    from dreamflow_cli.pipeline import prepare
+    from dreamflow_cli.run.setup import prepare
 
     settings = load_settings({"models_dir": models_dir})
     # 150 MB of RAM: SmolLM2 needs ~330 MB on the CPU, so a CPU-only machine refuses (exit 4)...
     with pytest.raises(NotEnoughMemoryError):
         prepare(settings, available=150_000_000)
     # ...while with a GPU that holds its layers only the process and buffers stay in RAM.
-    monkeypatch.setattr("dreamflow_cli.gpu.read_capabilities", lambda: CUDA_8GB)
+    monkeypatch.setattr("dreamflow_cli.engine.gpu.read_capabilities", lambda: CUDA_8GB)
     setup = prepare(settings, available=150_000_000)
     assert setup.memory.fits and setup.memory.needed < 150_000_000
     cpu_only = load_settings({"models_dir": models_dir, "gpu_layers": "0"})

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dreamflow_cli.config import load_settings
+from dreamflow_cli.settings.load import load_settings
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.guard import DEFAULT_LEVEL, LEVELS, build_guard, names_a_feeling, parse_terms, word_forms
-from tests.conftest import invoke
-from tests.scripted_server import ScriptedServer
+from dreamflow_cli.settings.table import DEFAULT_GUARD_LEVEL as DEFAULT_LEVEL
+from dreamflow_cli.settings.table import GUARD_LEVELS as LEVELS
+from dreamflow_cli.settings.table import parse_terms
+from dreamflow_cli.story.guard import build_guard, names_a_feeling, word_forms
+from tests.helpers.cli import invoke
+from tests.helpers.scripted_server import ScriptedServer
 
 
 @pytest.fixture

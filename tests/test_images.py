@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from dreamflow_cli.images import HEIGHT, WIDTH, draw_scene, png_bytes
+from dreamflow_cli.output.pictures import HEIGHT, WIDTH, draw_scene, png_bytes
 
 
 def test_same_story_same_picture_other_scene_other_picture():
@@ -27,7 +27,7 @@ def test_text_uses_a_scalable_font_at_a_readable_size():
     # Not the 10-px bitmap fallback that a missing arial.ttf gives: a FreeType font, 40 px tall.
     from PIL import ImageFont
 
-    from dreamflow_cli.images import _font
+    from dreamflow_cli.output.pictures import _font
 
     font = _font(40)
     assert isinstance(font, ImageFont.FreeTypeFont)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dreamflow_cli.memory import CgroupMemory, MemoryReadings, available_bytes, cgroup_memory, memory_readings
+from dreamflow_cli.plan.memory import CgroupMemory, MemoryReadings, available_bytes, cgroup_memory, memory_readings
 
 GB = 1_000_000_000
 

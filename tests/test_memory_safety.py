@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 from dreamflow_cli.errors import NotEnoughMemoryError
-from dreamflow_cli.estimate import MemoryEstimate
-from dreamflow_cli.monitor import Thresholds, due_warnings, memory_warning_bytes
-from dreamflow_cli.preflight import decide
-from tests.conftest import invoke
-from tests.test_exit_codes import assert_refused, dreamflow_script
+from dreamflow_cli.plan.estimate import MemoryEstimate
+from dreamflow_cli.run.monitor import Thresholds, due_warnings, memory_warning_bytes
+from dreamflow_cli.plan.preflight import decide
+from dreamflow_cli.settings.profiles import MemoryMode
+from tests.helpers.cli import invoke
+from tests.helpers.cli import assert_refused
+from tests.helpers.processes import dreamflow_script
 
 MB = 1_000_000
 GB = 1_000_000_000
@@ -32,33 +34,33 @@ ESTIMATES = {"standard": est("standard", 1400), "low-memory": est("low-memory", 
 @pytest.mark.parametrize("available, expected", [(8 * GB, "standard"), (3.1 * GB, "low-memory"),
                                                  (1 * GB, "low-memory")])
 def test_auto_prefers_standard_only_with_headroom(available, expected):
-    decision = decide("auto", ESTIMATES, int(available))
+    decision = decide(MemoryMode.AUTO, ESTIMATES, int(available))
     assert decision.profile == expected and decision.mode == "auto" and decision.fits
     assert ("recommended" in decision.reason) == (expected == "low-memory")
 
 
 def test_auto_refuses_when_even_low_memory_does_not_fit():
     with pytest.raises(NotEnoughMemoryError) as err:
-        decide("auto", ESTIMATES, 500 * MB)
+        decide(MemoryMode.AUTO, ESTIMATES, 500 * MB)
     assert err.value.exit_code == 4
     assert "500 MB available" in err.value.message and "800 MB" in err.value.message
     # low-memory is what did not fit: suggesting it again would send the user in a circle
     assert "--low-memory" not in err.value.hint
     assert "smaller model" in err.value.hint and "--no-memory-check" in err.value.hint
     with pytest.raises(NotEnoughMemoryError) as standard:
-        decide(False, ESTIMATES, 500 * MB)
+        decide(MemoryMode.STANDARD, ESTIMATES, 500 * MB)
     assert "--low-memory" in standard.value.hint  # from standard, low-memory is a way out
 
 
 def test_an_explicit_profile_is_checked_without_headroom():
-    assert decide(False, ESTIMATES, 1500 * MB).profile == "standard"
+    assert decide(MemoryMode.STANDARD, ESTIMATES, 1500 * MB).profile == "standard"
     with pytest.raises(NotEnoughMemoryError, match="standard profile needs ~1.4 GB"):
-        decide(False, ESTIMATES, 1300 * MB)
-    assert decide(True, ESTIMATES, 900 * MB).profile == "low-memory"
+        decide(MemoryMode.STANDARD, ESTIMATES, 1300 * MB)
+    assert decide(MemoryMode.LOW_MEMORY, ESTIMATES, 900 * MB).profile == "low-memory"
 
 
 def test_no_memory_check_loads_anyway_and_says_so():
-    decision = decide(True, ESTIMATES, 500 * MB, check=False)
+    decision = decide(MemoryMode.LOW_MEMORY, ESTIMATES, 500 * MB, check=False)
     assert decision.profile == "low-memory" and not decision.fits and "loading anyway" in decision.reason
 
 
@@ -138,7 +140,7 @@ def test_inside_a_small_cgroup_the_preflight_refuses_instead_of_crashing(isolate
 
 
 def test_download_warns_before_fetching_a_model_that_cannot_run_here():
-    from dreamflow_cli.preflight import download_warning
+    from dreamflow_cli.plan.preflight import download_warning
 
     assert download_warning("tinyllama", 900 * MB, 8 * GB) is None
     text = download_warning("tinyllama", 900 * MB, 512 * MB)

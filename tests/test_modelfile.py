@@ -7,10 +7,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from dreamflow_cli import modelfile
-from dreamflow_cli.catalog import find_entry
-from dreamflow_cli.errors import EXIT_MODEL, ModelError
-from dreamflow_cli.modelfile import (
+from dreamflow_cli.model import file as modelfile
+from dreamflow_cli.model.catalog import find_entry
+from dreamflow_cli.errors import ExitStatus, ModelError
+from dreamflow_cli.model.file import (
     Expected, damaged, expected_for, inspect, manifest_path, read_manifest, write_manifest,
 )
 
@@ -96,7 +96,7 @@ def test_not_gguf_and_wrong_size_are_both_reported(tmp_path):
 
 def test_a_problem_becomes_a_model_error_with_exit_3(tmp_path):
     error = inspect(tmp_path / "nope.gguf")[0].error()
-    assert isinstance(error, ModelError) and error.exit_code == EXIT_MODEL == 3
+    assert isinstance(error, ModelError) and error.exit_code == ExitStatus.MODEL == 3
     header = damaged(tmp_path / "x.gguf", "its header is damaged (bad)", None)
     assert header.check == "model header" and "is not a usable GGUF model: its header is damaged" in header.message
 

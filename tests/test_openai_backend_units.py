@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dreamflow_cli.errors import ConfigError, ModelError, UsageError
-from dreamflow_cli.openai_backend import backend_kind, backoff_seconds, default_parallel, pick_model, server_profile
+from dreamflow_cli.backend import registry
+from dreamflow_cli.server.backend import backoff_seconds, default_parallel, pick_model, server_profile
 
 # --- choices ----------------------------------------------------------------------------------
 
@@ -30,13 +31,10 @@ def test_pick_model_unnamed_uses_the_only_one():
     assert "m, n" in info.value.hint
 
 
-def test_backend_kind_and_key_and_defaults():
-    class S:
-        backend = "OpenAI"
-    assert backend_kind(S()) == "openai"
-    S.backend = "cloud"
+def test_backend_names_and_defaults():
+    assert registry.get("OpenAI").name == "openai"
     with pytest.raises(ConfigError) as info:
-        backend_kind(S())
+        registry.get("cloud")
     assert "local or openai" in info.value.hint
     assert default_parallel(3) == 6
     assert [backoff_seconds(n) for n in (1, 2, 3, 10)] == [0.5, 1.0, 2.0, 8.0]
@@ -51,7 +49,7 @@ def test_server_profile_precedence():
 
 
 def test_continuation_budget_counts_pieces_after_the_echo():
-    from dreamflow_cli.openai_backend import continuation_budget
+    from dreamflow_cli.server.backend import continuation_budget
 
     parts = ["One", " night", ",", " Mia", " ran", " home", "."]
     echo = len("One night, Mia")
@@ -61,8 +59,8 @@ def test_continuation_budget_counts_pieces_after_the_echo():
 
 
 def test_live_line_shows_the_server_instead_of_our_memory():
-    from dreamflow_cli.monitor import Status
-    from dreamflow_cli.ui import status_line
+    from dreamflow_cli.run.monitor import Status
+    from dreamflow_cli.cli.ui import status_line
 
     line = status_line(Status(phase="writing story", tokens=3, max_tokens=10, server="2 servers")).plain
     assert "2 servers" in line and "RSS" not in line and "tokens 3/10" in line
@@ -70,8 +68,8 @@ def test_live_line_shows_the_server_instead_of_our_memory():
 
 
 def test_a_story_written_in_two_calls_records_both_usages():
-    from dreamflow_cli.backend import Generation
-    from dreamflow_cli.composer import _combine
+    from dreamflow_cli.backend.seam import Generation
+    from dreamflow_cli.story.composer import _combine
 
     def gen(usage):
         return Generation("x", 10, 5, 5, 1.0, 0.1, "length", usage=usage, endpoint="http://h:1/v1")

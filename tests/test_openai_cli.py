@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import invoke
-from tests.scripted_server import ScriptedServer
+from tests.helpers.cli import invoke
+from tests.helpers.scripted_server import ScriptedServer
 
 KEY = "sk-cli-KEEP-SECRET-0b7e"
 FAST = ["--no-images", "--scenes", "1", "--seed", "4"]

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from dreamflow_cli.backend import Prompt
-from dreamflow_cli.config import load_settings
+from dreamflow_cli.backend.seam import Prompt
+from dreamflow_cli.settings.load import load_settings
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError, UsageError
-from dreamflow_cli.openai_backend import open_openai_backend
-from tests.scripted_server import STORY_WORDS, ScriptedServer
+from dreamflow_cli.server.backend import open_openai_backend
+from tests.helpers.scripted_server import STORY_WORDS, ScriptedServer
 
 KEY = "sk-test-DO-NOT-LEAK-7f3a"
 SAMPLING = {"temperature": 0.6, "top_p": 0.9}
@@ -202,16 +202,17 @@ def test_close_stops_a_story_in_progress(server):
     server.script.token_delay = 0.2
     backend = _open(server, server_timeout=10)
     errors: list[BaseException] = []
+    streaming = threading.Event()  # set at the first token: the story is in progress, not queued
 
     def run() -> None:
         try:
-            backend.generate(PROMPT, max_tokens=200, sampling=SAMPLING, seed=1)
+            backend.generate(PROMPT, max_tokens=200, sampling=SAMPLING, seed=1, on_token=lambda n: streaming.set())
         except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
             errors.append(exc)
 
     worker = threading.Thread(target=run)
     worker.start()
-    time.sleep(0.5)
+    assert streaming.wait(timeout=10)
     backend.close()
     worker.join(timeout=5)
     assert not worker.is_alive()

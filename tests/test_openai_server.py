@@ -18,7 +18,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import invoke
+from tests.helpers.cli import invoke
 
 KEY = "sk-live-NEVER-PRINT-5c1d"
 ROOT = Path(__file__).resolve().parent.parent

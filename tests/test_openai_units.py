@@ -7,7 +7,7 @@ import email.utils
 
 import pytest
 
-from dreamflow_cli.chat_prefix import (
+from dreamflow_cli.server.chat_prefix import (
     BEGIN_WITH,
     CHARS_PER_TOKEN,
     chat_messages,
@@ -16,17 +16,17 @@ from dreamflow_cli.chat_prefix import (
     split_prefix,
     strip_echo,
 )
-from dreamflow_cli.endpoints import (
+from dreamflow_cli.server.endpoints import (
     EndpointPool,
     EndpointState,
     choose,
     down_seconds,
     parse_base_url,
     parse_base_urls,
-    public_url,
 )
+from dreamflow_cli.settings.show import public_url
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.openai_client import (
+from dreamflow_cli.server.client import (
     AuthFault,
     RequestFault,
     ServerFault,

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.batch import parse_prompts, run_batch
-from dreamflow_cli.composer import StoryRequest
-from dreamflow_cli.config import AUTO, load_settings
+from dreamflow_cli.run.batch import parse_prompts, run_batch
+from dreamflow_cli.story.request import StoryRequest
+from dreamflow_cli.settings.keys import AUTO
+from dreamflow_cli.settings.load import load_settings
 from dreamflow_cli.errors import ConfigError
-from dreamflow_cli.monitor import Watch
-from dreamflow_cli.pipeline import prepare
-from tests.conftest import invoke
+from dreamflow_cli.run.monitor import Watch
+from dreamflow_cli.run.setup import prepare
+from tests.helpers.cli import invoke
 
 FAST = ("--max-tokens", "40", "--no-images", "--standard", "--threads", "1")
 PROMPTS = "a sleepy owl\na tiny boat\na lost mitten\n"
@@ -106,11 +107,11 @@ def test_one_story_records_the_thread_policy_and_the_cpu_only_build(runner, mode
 
 def test_stopping_a_parallel_batch_on_the_real_model(models_dir, isolated):
     settings = load_settings({"models_dir": models_dir, "images": False, "low_memory": False, "n_threads": 1,
-                              "max_tokens": 40})
-    setup = prepare(settings)
+                              "max_tokens": 40, "parallel": 2})
+    run = prepare(settings, stories=4)
     items = parse_prompts("a sleepy owl\na tiny boat\na lost mitten\na calm bear\n",
                           StoryRequest(prompt="", images=False), 5)
-    outcomes = run_batch(items, settings, setup, skip_existing=False, watch=Watch(), parallel=2)
+    outcomes = run_batch(items, run, skip_existing=False, watch=Watch())
     first = next(outcomes)
     assert first.status == "ok"
     outcomes.close()  # Ctrl-C: the stories in flight are abandoned, the finished one stays
@@ -120,7 +121,7 @@ def test_stopping_a_parallel_batch_on_the_real_model(models_dir, isolated):
 
 
 def test_only_the_threads_flag_fixes_the_count():
-    from dreamflow_cli.local import threads_fixed
+    from dreamflow_cli.engine.entry import threads_fixed
 
     assert threads_fixed({"n_threads": 2})
     # `config init` writes n_threads into the profile tables: that is the policy's ceiling, not a

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from dreamflow_cli.estimate import MemoryEstimate
-from dreamflow_cli.parallelism import AUTO, choose_parallel, kv_multiplier, parallel_estimate, parse_parallel
+from dreamflow_cli.plan.estimate import MemoryEstimate
+from dreamflow_cli.errors import ConfigError
+from dreamflow_cli.plan.parallelism import choose_parallel, kv_multiplier, parallel_estimate
+from dreamflow_cli.settings.keys import AUTO
+from dreamflow_cli.settings.table import KEY_BY_NAME
 
 # SmolLM2 at the standard profile, roughly: 98 MB weights (+ repack copy), 24 MB KV per story.
 SMOL = MemoryEstimate("standard", 98_000_000, 98_000_000, 24_000_000, 30_000_000, 95_000_000)
@@ -60,12 +63,13 @@ def test_unset_means_one_at_a_time_and_an_unknown_shape_stays_careful():
     assert asked.stories == 3 and "memory cannot be estimated" in asked.reason
 
 
-@pytest.mark.parametrize("raw, parsed", [("auto", AUTO), (" AUTO ", AUTO), ("4", 4), (1, 1), (64, 64), (None, None)])
-def test_parse_parallel_accepts_counts_and_auto(raw, parsed):
-    assert parse_parallel(raw) == parsed
+@pytest.mark.parametrize("raw, parsed", [("auto", AUTO), (" AUTO ", AUTO), ("4", 4), (1, 1), (64, 64)])
+def test_the_parallel_setting_accepts_counts_and_auto(raw, parsed):
+    assert KEY_BY_NAME["parallel"].coerce(raw, "--parallel") == parsed
 
 
 @pytest.mark.parametrize("raw", ["0", 0, 65, "many", "-2", True, 2.5])
-def test_parse_parallel_names_what_it_accepts(raw):
-    with pytest.raises(ValueError, match="a number from 1 to 64 or auto"):
-        parse_parallel(raw)
+def test_the_parallel_setting_names_what_it_accepts(raw):
+    with pytest.raises(ConfigError) as err:
+        KEY_BY_NAME["parallel"].coerce(raw, "--parallel")
+    assert "an integer from 1 to 64 or auto" in err.value.hint

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from dreamflow_cli import profiles
-from dreamflow_cli.config import load_settings, starter_config
+from dreamflow_cli.settings import profiles
+from dreamflow_cli.settings.load import load_settings, starter_config
 from dreamflow_cli.errors import ConfigError, NotEnoughMemoryError
-from dreamflow_cli.estimate import MemoryEstimate, ModelShape, estimate_profiles
-from dreamflow_cli.preflight import decide
-from dreamflow_cli.profiles import MemoryMode, ProfileName, ProfileSpec
+from dreamflow_cli.plan.estimate import MemoryEstimate, ModelShape, estimate_profiles
+from dreamflow_cli.plan import preflight
+from dreamflow_cli.plan.preflight import decide
+from dreamflow_cli.settings.profiles import MemoryMode, ProfileName, ProfileSpec
 
 MB = 1_000_000
 SHAPE = ModelShape(n_layer=30, n_embd=576, n_head=9, n_head_kv=3, n_vocab=49152, n_ff=1536)
@@ -22,7 +23,7 @@ SHAPE = ModelShape(n_layer=30, n_embd=576, n_head=9, n_head_kv=3, n_vocab=49152,
 def test_the_built_in_profiles_in_order_of_preference():
     assert profiles.names() == (ProfileName.STANDARD, ProfileName.LOW_MEMORY)
     assert profiles.tables() == ("standard", "low_memory")
-    assert profiles.smallest() == "low-memory"
+    assert preflight.smallest() == "low-memory"
     standard, low = profiles.build_all(cores=2)
     assert (standard.name, standard.n_ctx, standard.n_threads, standard.repack) == ("standard", 1024, 2, True)
     assert (low.name, low.n_ctx, low.max_tokens, low.repack) == ("low-memory", 512, 128, False)
@@ -41,9 +42,9 @@ def test_memory_mode_has_one_spelling(value, mode):
 
 
 def test_advice_names_the_way_to_pick_a_profile():
-    assert profiles.how_to_use("low-memory") == "use the low-memory profile: --low-memory, or low_memory = true in the config"
-    assert "--low-memory" in profiles.memory_advice("standard")
-    assert "--low-memory" not in profiles.memory_advice("low-memory")  # it is what did not fit
+    assert preflight.how_to_use("low-memory") == "use the low-memory profile: --low-memory, or low_memory = true in the config"
+    assert "--low-memory" in preflight.memory_advice("standard")
+    assert "--low-memory" not in preflight.memory_advice("low-memory")  # it is what did not fit
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_a_third_profile_is_one_register_call(tiny, isolated):
     estimates = estimate_profiles(SHAPE, 98 * MB, built)
     assert list(estimates) == ["standard", "low-memory", "tiny"]
     assert estimates["tiny"].total < estimates["low-memory"].total
-    assert profiles.smallest() == "tiny"
+    assert preflight.smallest() == "tiny"
     # Too little room for low-memory's need: auto falls to the new, smaller profile.
     between = (estimates["tiny"].total + estimates["low-memory"].total) // 2
     decision = decide(MemoryMode.AUTO, estimates, between, headroom=0)
@@ -86,7 +87,7 @@ def test_a_third_profile_is_one_register_call(tiny, isolated):
 def test_auto_prefers_the_most_generous_profile_that_fits_with_headroom():
     est = {"standard": MemoryEstimate("standard", 1400 * MB, 0, 0, 0, 0),
            "low-memory": MemoryEstimate("low-memory", 700 * MB, 0, 0, 0, 0)}
-    assert profiles.recommend(est, 4000 * MB).profile == "standard"
-    assert profiles.recommend(est, 3000 * MB).profile == "low-memory"
-    assert "tight" in profiles.recommend(est, 800 * MB).reason
-    assert profiles.recommend(est, 600 * MB).profile is None
+    assert preflight.recommend(est, 4000 * MB).profile == "standard"
+    assert preflight.recommend(est, 3000 * MB).profile == "low-memory"
+    assert "tight" in preflight.recommend(est, 800 * MB).reason
+    assert preflight.recommend(est, 600 * MB).profile is None

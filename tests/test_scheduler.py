@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.backend import Generation, Prompt
-from dreamflow_cli import batch as batch_module
-from dreamflow_cli.batch import parse_prompts, run_batch
-from dreamflow_cli.composer import StoryRequest
-from dreamflow_cli.config import load_settings
-from dreamflow_cli.monitor import Watch
-from dreamflow_cli.pipeline import prepare
-from tests.conftest import invoke
+from dreamflow_cli.backend.seam import Generation, Prompt
+from dreamflow_cli.run import batch as batch_module
+from dreamflow_cli.run.batch import parse_prompts, run_batch
+from dreamflow_cli.story.request import StoryRequest
+from dreamflow_cli.settings.load import load_settings
+from dreamflow_cli.run.monitor import Watch
+from dreamflow_cli.run.setup import prepare
+from tests.helpers.cli import invoke
 
 FAST = ("--max-tokens", "40", "--no-images", "--low-memory", "--threads", "1")
 
@@ -91,13 +91,14 @@ class GatedFake:
 
 def _fake_batch(models_dir, monkeypatch, prompts: int, parallel):
     # One draft per story: the gate lets each story write exactly once.
-    settings = load_settings({"models_dir": models_dir, "images": False, "low_memory": True, "candidates": 1})
-    setup = prepare(settings)
-    fake = GatedFake(setup.profile)
-    monkeypatch.setattr("dreamflow_cli.batch.open_backend", lambda *a, **k: fake)
+    settings = load_settings({"models_dir": models_dir, "images": False, "low_memory": True, "candidates": 1,
+                              "parallel": parallel})
+    run = prepare(settings, stories=prompts)
+    fake = GatedFake(run.profile)
+    monkeypatch.setattr("dreamflow_cli.run.batch.open_backend", lambda *a, **k: fake)
     text = "\n".join(f"a sleepy animal number {n}" for n in range(prompts))
     items = parse_prompts(text, StoryRequest(prompt="", images=False), 1)
-    return settings, fake, run_batch(items, settings, setup, skip_existing=False, watch=Watch(), parallel=parallel)
+    return settings, fake, run_batch(items, run, skip_existing=False, watch=Watch())
 
 
 def test_stopping_a_parallel_batch_removes_stories_in_flight_and_closes_the_backend(models_dir, isolated,

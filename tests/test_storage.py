@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dreamflow_cli.errors import UsageError
-from dreamflow_cli.storage import STAGING_PREFIX, StoryFolder, atomic_write
+from dreamflow_cli.files import atomic_write
+from dreamflow_cli.output.folder import STAGING_PREFIX, StoryFolder
 
 
 def test_atomic_write_never_overwrites_unless_asked(isolated):

@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dreamflow_cli.errors import UsageError
-from dreamflow_cli.story import (MAX_PROMPT_CHARS, Story, age_band, assemble, build_prompt, caption_for,
-                                 clean_body, clean_title, closing_cue, ending_from, ends_sleepily, is_complete,
-                                 remove_repeats, repeated_ratio, sanitize_name, sanitize_text, sentences,
-                                 split_scenes, split_title, story_opening, story_subject, title_from_prompt, is_whole_title, trim_title,
-                                 base_model_opening,
-                                 trim_to_sentence, word_target)
+from dreamflow_cli.story.prompt import (age_band, build_prompt, closing_cue, ending_from, ends_sleepily, story_opening, base_model_opening, word_target)
+from dreamflow_cli.story.scenes import assemble, caption_for, split_scenes
+from dreamflow_cli.story.text import (MAX_PROMPT_CHARS, Story, clean_body, is_complete, remove_repeats, repeated_ratio, sanitize_name, sanitize_text, sentences, story_subject, trim_to_sentence)
+from dreamflow_cli.story.title import clean_title, split_title, title_from_prompt, is_whole_title, trim_title
 
 MARKERS = ["<|im_start|>", "<|im_end|>", "<|system|>", "<|user|>", "<|assistant|>", "</s>", "<s>", "[INST]",
            "[/INST]", "<<SYS>>", "<</SYS>>", "<|eot_id|>", "<|start_header_id|>", "<start_of_turn>",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dreamflow_cli.threads import CpuReading, CpuSample, Governor, choose_threads, others_busy_cores, read_cpu
+from dreamflow_cli.engine.threads import Governor, choose_threads
+from dreamflow_cli.plan.cpu import CpuReading, CpuSample, others_busy_cores, read_cpu
 
 
 def test_other_processes_busy_cores_excludes_our_own_cpu_time():

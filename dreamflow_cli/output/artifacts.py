@@ -1,0 +1,94 @@
+"""What a story becomes on disk, one producer per output, in one registry.
+
+Each artifact declares its files (story.json's ``files``), the keys it adds to `generate --json`
+(with their value when it was not made), the story.json blocks it writes, its memory need for the
+preflight, and the phase the live display shows while it works. The run writes the story text
+through each wanted artifact in registration order, all into the story's staging folder, so a new
+output is one module and one ``register(...)`` call, and a story interrupted at any artifact
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+
+from dreamflow_cli.settings.table import Settings
+from dreamflow_cli.story.request import StoryRequest
+from dreamflow_cli.story.text import Story
+
+if TYPE_CHECKING:
+    from dreamflow_cli.output.folder import StoryFolder
+
+
+@dataclass(frozen=True)
+class Made:
+    """What one artifact wrote. Names are relative to the story folder."""
+
+    files: Mapping[str, str | list[str]] = field(default_factory=dict)  # story.json "files" entries
+    json: Mapping[str, str | list[str] | None] = field(default_factory=dict)  # --json keys -> names
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # story.json blocks, e.g. "narration"
+
+
+@dataclass
+class Work:
+    """One story's artifacts at work: the text, the request, where to write, and what the
+    artifacts before this one made (the video reads the narration's timings)."""
+
+    story: Story
+    request: StoryRequest
+    settings: Settings
+    seed: int
+    folder: StoryFolder
+    made: dict[str, Made] = field(default_factory=dict)
+    progress: Callable[[float], None] = lambda fraction: None  # share of this phase done, 0..1
+
+
+class Artifact(Protocol):
+    name: str  # "pictures"
+    phase: str  # what the live display says while it works: "drawing pictures" ("" for none)
+    absent: Mapping[str, Any]  # its --json keys when it was not made: {"image_paths": []}
+
+    def wanted(self, request: StoryRequest, settings: Settings) -> bool: ...
+
+    def memory_bytes(self, request: StoryRequest, settings: Settings) -> int:
+        """The most RAM it adds while it works (for the preflight), beyond this process's."""
+        ...
+
+    def produce(self, work: Work) -> Made: ...
+
+
+# The built-in artifacts, in the order a story is made (each may read what the ones before it
+# made): modules with an ``ARTIFACT``, imported when a story first needs them.
+BUILTIN = ("dreamflow_cli.output.pictures", "dreamflow_cli.output.text")
+_REGISTERED: dict[str, Artifact] = {}
+
+
+def register(artifact: Artifact) -> Artifact:
+    """Add an artifact; it is made after the built-in ones."""
+    _REGISTERED[artifact.name] = artifact
+    return artifact
+
+
+def unregister(name: str) -> None:
+    _REGISTERED.pop(name, None)
+
+
+def every() -> list[Artifact]:
+    import importlib
+
+    builtin = [importlib.import_module(module).ARTIFACT for module in BUILTIN]
+    return builtin + [a for a in _REGISTERED.values() if a.name not in {b.name for b in builtin}]
+
+
+def wanted(request: StoryRequest, settings: Settings) -> list[Artifact]:
+    """The artifacts this story gets, in the order they are made."""
+    return [a for a in every() if a.wanted(request, settings)]
+
+
+def absent_keys() -> dict[str, Any]:
+    """Every artifact's --json keys at their not-made value."""
+    keys: dict[str, Any] = {}
+    for artifact in every():
+        keys.update(artifact.absent)
+    return keys

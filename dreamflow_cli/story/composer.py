@@ -1,0 +1,336 @@
+"""From a request to a finished story text: the prompt, the model run, and the checks on its output.
+
+Sits between the backend (tokens) and the pipeline (files): everything about *what* the story says.
+A draft is written in up to two model calls: the story itself, started for the model with an
+opening line about the child, and, when the budget ran out before the child fell asleep, a short
+ending. The content guard checks the request before the model loads and every draft after it.
+
+Candidates: up to ``candidates`` drafts are written, each with its own derived seed, and the
+content checks (checks.py) judge each one; the best score is kept, the earliest on a tie, and
+writing stops as soon as a draft is good enough (checks.STOP_SCORE: on subject, nothing
+unresolved, at most a small repair). A draft with a blocked
+word, no story, or mostly instructions is thrown away; those are retried (``guard_retries`` more
+drafts at most) and never kept. A base model (no chat template) is given the opening of a story
+to continue instead of instructions (story.base_model_opening). After a draft that wandered off
+subject, the next ones start with a sentence naming the subject (story.subject_sentence); the
+on-subject check does not count that sentence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol
+
+from dreamflow_cli.backend.seam import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
+from dreamflow_cli.story.checks import Verdict, instruction_sentences, is_distressing, judge, prompt_subjects, request_words
+from dreamflow_cli.settings.table import Settings
+from dreamflow_cli.errors import ContentBlockedError, ModelError
+from dreamflow_cli.settings.table import DEFAULT_GUARD_LEVEL
+from dreamflow_cli.story.guard import describe, names_a_feeling
+from dreamflow_cli.seeds import retry_seed
+from dreamflow_cli.story.request import StoryRequest, guard_from_settings
+from dreamflow_cli.story.prompt import SYSTEM_PROMPT as SYSTEM_PROMPT_TEXT
+from dreamflow_cli.story.prompt import (AGE_BANDS, base_model_opening, build_prompt, closing_cue, ending_from, ends_sleepily, story_opening, subject_sentence)
+from dreamflow_cli.story.scenes import TextReport, assemble, caption_for, draft, split_scenes
+from dreamflow_cli.story.text import Story
+
+# Tokens kept back from the story for its ending, when the budget is big enough to share.
+ENDING_TOKENS = 48
+MIN_SHARED_BUDGET = 64
+# Room for the opening line written into the answer (a name and a few words).
+OPENING_TOKENS = 16
+# Below this many words an attempt is no story at all (the model stopped right after the opening).
+MIN_STORY_WORDS = 8
+TOO_SHORT = "too short"
+MOSTLY_INSTRUCTIONS = "mostly instructions"
+
+RetryCallback = Callable[[int, list[str]], None]
+
+
+class TokenMeter(Protocol):
+    """Where the composer reports a draft's progress (the run's live status has these fields)."""
+
+    tokens: int  # generated so far in this draft
+    max_tokens: int  # the draft's budget
+    generation_started: float | None  # perf_counter() at the first token
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One draft: its seed and either why it was thrown away or what the judge made of it."""
+
+    seed: int
+    rejected_for: tuple[str, ...] = ()  # the guard words found, or (TOO_SHORT,) / (MOSTLY_INSTRUCTIONS,)
+    score: int | None = None  # the judge's score of a usable draft
+    passed_all: bool = False
+
+
+@dataclass(frozen=True)
+class Composed:
+    story: Story
+    generation: Generation  # the kept draft (its ending call included)
+    attempts: int
+    history: tuple[Attempt, ...] = ()
+    guard_level: str = DEFAULT_GUARD_LEVEL
+    report: TextReport | None = None
+    ending_added: bool = False  # the model was asked for an ending after the budget ran out
+    verdict: Verdict | None = None  # the content checks of the kept draft
+    chosen: int = 1  # which draft was kept (1 = the first written)
+    candidates: int = 1  # the most drafts this story could have
+    draft_tokens: int = 0  # tokens generated over every draft
+    opening: str = ""  # the kept draft's first words, written by dreamflow for the model to continue
+
+    def metadata(self) -> dict[str, object]:
+        """What story.json records about how the text came to be."""
+        rejected = (TOO_SHORT, MOSTLY_INSTRUCTIONS)
+        meta: dict[str, Any] = {
+            "attempts": self.attempts,
+            "retries": self.attempts - 1,
+            "guard_level": self.guard_level,
+            "guard_hits": [list(a.rejected_for) for a in self.history
+                           if a.rejected_for and a.rejected_for[0] not in rejected],
+            "short_attempts": sum(a.rejected_for == (TOO_SHORT,) for a in self.history),
+            "attempt_seeds": [a.seed for a in self.history],
+            "accepted_seed": self.history[self.chosen - 1].seed if self.history else None,
+            "ending_added": self.ending_added,
+            "candidates": {
+                "limit": self.candidates,
+                "written": len(self.history),
+                "chosen": self.chosen,
+                "scores": [a.score for a in self.history],
+                "stopped_early": bool(self.verdict and self.verdict.good_enough and len(self.history) < self.candidates),
+                "draft_tokens": self.draft_tokens,
+            },
+        }
+        if self.verdict is not None:
+            meta["checks"] = self.verdict.as_dict()
+        if self.opening:
+            meta["opening"] = self.opening
+        if self.report is not None:
+            meta.update(title_source=self.report.title_source, repeats_removed=self.report.repeats_removed,
+                        repeated_ratio=self.report.repeated_ratio)
+        return meta
+
+
+def candidates_from_settings(settings: Settings) -> int:
+    return max(1, int(settings.candidates))
+
+
+# --- the model run ---------------------------------------------------------------------------
+
+def ending_reserve(max_tokens: int) -> int:
+    """Tokens held back for a closing passage; tiny budgets keep everything for the story."""
+    if max_tokens < MIN_SHARED_BUDGET:
+        return 0
+    return min(ENDING_TOKENS, max_tokens // 4)
+
+
+def _combine(first: Generation, second: Generation | None, budget: int) -> Generation:
+    """One Generation for both calls, against the whole budget they shared."""
+    if second is None:
+        return dataclasses.replace(first, max_tokens=budget)
+    return dataclasses.replace(
+        first,
+        generated_tokens=first.generated_tokens + second.generated_tokens,
+        max_tokens=budget,
+        seconds=first.seconds + second.seconds,
+        finish_reason=second.finish_reason,
+        usage=_sum_usage(first.usage, second.usage),
+    )
+
+
+def _sum_usage(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A server's usage blocks of both calls, added up (the token counts; other fields from the first)."""
+    if not a or not b:
+        one = a or b
+        return dict(one) if one else None
+    total = dict(a)
+    for key, value in b.items():
+        if isinstance(value, int) and isinstance(total.get(key), int):
+            total[key] += value
+    return total
+
+
+@dataclass(frozen=True)
+class _Framing:
+    """How drafts are asked for: chat turns, or (a base model) a story's first page to continue."""
+
+    system: str
+    user: str
+    budget: int
+    title: str | None = None  # a base model's page title, which is the story's
+    page: str = ""  # a base model's page before the opening: the title and a blank line
+
+    def prompt(self, prefix: str) -> Prompt:
+        return Prompt(self.system, self.user, self.page + prefix) if self.title else Prompt(self.system, self.user,
+                                                                                               prefix)
+
+
+def _opening(request: StoryRequest, framing: _Framing, seed: int, nudge: bool = False) -> str:
+    """The start of the draft, written for the model. ``nudge``: an earlier draft wandered off
+    subject, so this one starts by naming the subject."""
+    if framing.title:
+        return base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=seed)[1]
+    if nudge:
+        # Name the subject, then start the next sentence with it: "…, Finn and the hedgehog".
+        things = prompt_subjects(request.prompt)
+        start = story_opening(None, seed % 4 + 1)
+        hero = f"the {things[0]}" if things else ""
+        who = " and ".join(w for w in (request.name, hero) if w)
+        return f"{subject_sentence(request.prompt)} {start} {who}".rstrip()
+    return story_opening(request.name, seed)
+
+
+def _write_once(model: Backend, request: StoryRequest, framing: _Framing, seed: int,
+                settings: Settings, status: TokenMeter, nudge: bool = False) -> tuple[str, Generation, bool]:
+    """One draft: the story, then (if it ran out or never got sleepy) a closing passage.
+    Returns (text, generation, ending_added)."""
+    status.tokens = 0
+    status.generation_started = None
+    budget = framing.budget
+
+    def counter(offset: int) -> Callable[[int], None]:
+        def on_token(count: int) -> None:
+            if status.generation_started is None:
+                status.generation_started = time.perf_counter()
+            status.tokens = offset + count
+        return on_token
+
+    opening = _opening(request, framing, seed, nudge)
+    reserve = ending_reserve(budget)
+    first = model.generate(framing.prompt(opening), max_tokens=budget - reserve, sampling=settings.sampling(),
+                           seed=seed, on_token=counter(0))
+    text = draft(opening + first.text)
+    left = budget - first.generated_tokens
+    if not (reserve and left >= reserve // 2 and text) or (first.finish_reason == "stop" and ends_sleepily(text)):
+        return text, _combine(first, None, budget), False
+    cue = closing_cue(request.name, seed)
+    ending_prompt = framing.prompt(f"{text}\n\n{cue}")
+    room = model.profile.n_ctx - model.count_tokens(ending_prompt)
+    if room < MIN_STORY_TOKENS:  # a context cut very small: the story stands as it is
+        return text, _combine(first, None, budget), False
+    second = model.generate(ending_prompt, max_tokens=min(left, room), sampling=settings.sampling(),
+                            seed=seed, on_token=counter(first.generated_tokens))
+    ending = ending_from(cue + second.text)
+    return f"{text}\n\n{ending}", _combine(first, second, budget), True
+
+
+@dataclass(frozen=True)
+class _Draft:
+    opening: str
+    number: int
+    story: Story
+    report: TextReport
+    generation: Generation
+    ending_added: bool
+    verdict: Verdict
+
+
+def compose(
+    model: Backend,
+    request: StoryRequest,
+    settings: Settings,
+    seed: int,
+    status: TokenMeter,
+    *,
+    on_retry: RetryCallback | None = None,
+) -> Composed:
+    """Write up to ``candidates`` drafts and keep the best (see the module's docstring). A draft
+    with a blocked word, no story or mostly instructions is thrown away and written again with the
+    next derived seed, ``guard_retries`` times at most; when no usable draft is left,
+    ContentBlockedError names the words (or ModelError says there was no story).
+    ``on_retry(retry_number, words)`` fires before each such retry. Nothing here writes files,
+    so a rejected text never reaches the disk."""
+    guard = guard_from_settings(settings)
+    retries = settings.guard_retries
+    limit = candidates_from_settings(settings)
+    framing = _framing(model, request)
+    status.max_tokens = framing.budget
+    instructions = instruction_sentences(SYSTEM_PROMPT_TEXT, framing.user or _chat_user(request, framing.budget),
+                                         *(band.style for band in AGE_BANDS.values()))
+
+    own_words = request_words(request.prompt, request.name, request.theme, request.moral)
+    # A story the child asked about a fear may say "scared": the calm-tone check decides, not the list.
+    about_a_fear = is_distressing(request.prompt) or names_a_feeling(request.prompt, request.theme, request.moral)
+    off_subject = False  # a draft wandered: the next ones start by naming the subject
+    history: list[Attempt] = []
+    best: _Draft | None = None
+    usable = thrown = 0
+    tokens = 0
+    while usable < limit and thrown <= retries:
+        number = len(history) + 1
+        attempt_seed = retry_seed(seed, number)
+        nudged = off_subject
+        text, generation, ending_added = _write_once(model, request, framing, attempt_seed, settings, status,
+                                                     nudge=nudged)
+        tokens += generation.generated_tokens
+        story, report = assemble(text, request.prompt, request.scenes, title=framing.title)
+        words = len(story.text.split())
+        found = guard.find_in_story(story.all_text(), about_a_fear=about_a_fear) \
+            if words >= MIN_STORY_WORDS else [TOO_SHORT]
+        verdict = None
+        if not found:
+            # The opening we wrote does not count for the subject: the model must keep to it itself.
+            given = (_opening(request, framing, attempt_seed, nudged), subject_sentence(request.prompt))
+            verdict = judge(story.scenes, prompt=request.prompt, name=request.name, instructions=instructions,
+                            split=split_scenes, own_words=own_words, given=given)
+            off_subject = off_subject or not verdict.checks[0].passed
+            if verdict.disqualified:
+                found = [MOSTLY_INSTRUCTIONS]
+        if found:
+            history.append(Attempt(attempt_seed, tuple(found)))
+            thrown += 1
+            if thrown <= retries and on_retry is not None and found[0] != MOSTLY_INSTRUCTIONS:
+                on_retry(thrown, found)
+            continue
+        assert verdict is not None
+        history.append(Attempt(attempt_seed, (), verdict.score, verdict.passed_all))
+        usable += 1
+        judged = Story(story.title, verdict.scenes, tuple(caption_for(p) for p in verdict.scenes))
+        if best is None or verdict.score > best.verdict.score:
+            best = _Draft(given[0], number, judged, report, generation, ending_added, verdict)
+        if verdict.good_enough:
+            break
+
+    if best is not None:
+        return Composed(best.story, best.generation, len(history), tuple(history), guard.level, best.report,
+                        best.ending_added, best.verdict, best.number, limit, tokens, best.opening)
+    blocked = [w for a in history for w in a.rejected_for if w not in (TOO_SHORT, MOSTLY_INSTRUCTIONS)]
+    tries = f"{len(history)} attempt{'s' if len(history) > 1 else ''}"
+    if not blocked:
+        raise ModelError(f"the model wrote no usable story in {tries}",
+                         "try another --seed, a larger --max-tokens, or a bigger model (dreamflow download-model --list)")
+    raise ContentBlockedError(
+        f"every story the model wrote contained words blocked for bedtime ({describe(dict.fromkeys(blocked))}) "
+        f"after {tries}; nothing was saved",
+        "try another --seed or a gentler prompt, or raise guard_retries in the config",
+    )
+
+
+def _chat_user(request: StoryRequest, budget: int) -> str:
+    return build_prompt(request.prompt, name=request.name, age=request.age, max_tokens=budget,
+                        theme=request.theme, moral=request.moral, scenes=request.scenes)[1]
+
+
+def _framing(model: Backend, request: StoryRequest) -> _Framing:
+    """How to ask, and the token budget: what the context really leaves after the prompt (the
+    word target asked for follows the part of it the story may use)."""
+    budget = model.profile.max_tokens
+    if not model.has_chat_template:
+        title, opening = base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=0)
+        page = f"{title}\n\n"
+        prompt_tokens = model.count_tokens(Prompt("", "", page + opening)) + OPENING_TOKENS
+        budget = fit_max_tokens(prompt_tokens, budget, model.profile.n_ctx)
+        return _Framing("", "", budget, title, page)
+    for _ in range(2):
+        story_tokens = budget - ending_reserve(budget)
+        system, user = build_prompt(request.prompt, name=request.name, age=request.age, max_tokens=story_tokens,
+                                    theme=request.theme, moral=request.moral, scenes=request.scenes)
+        prompt_tokens = model.count_tokens(Prompt(system, user)) + OPENING_TOKENS
+        room = fit_max_tokens(prompt_tokens, model.profile.max_tokens, model.profile.n_ctx)
+        if room >= budget:
+            break
+        budget = room
+    return _Framing(system, user, budget)

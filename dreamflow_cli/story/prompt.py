@@ -1,0 +1,171 @@
+"""The prompt we send: the instructions for a calm bedtime story fitted to the child's age, the
+openings dreamflow writes for the model to continue, and the sleepy ending cue.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dreamflow_cli.story.text import clean_body, sentences, story_subject, trim_to_sentence
+from dreamflow_cli.story.title import title_from_prompt
+
+@dataclass(frozen=True)
+class AgeBand:
+    name: str
+    listener: str
+    style: str
+    max_words: int  # the most words a story for this age should have, however big the budget
+
+
+AGE_BANDS = {
+    "0-4": AgeBand("0-4", "a toddler", "Use very short sentences of five to eight words and only simple, "
+                   "familiar words a toddler knows.", 120),
+    "5-8": AgeBand("5-8", "a young child", "Use short, clear sentences and simple words.", 220),
+    "9-12": AgeBand("9-12", "an older child", "Use gentle, vivid language and varied sentences "
+                    "for a reader of nine to twelve.", 320),
+}
+
+
+def age_band(age: int | None) -> AgeBand:
+    if age is not None and age <= 4:
+        return AGE_BANDS["0-4"]
+    if age is not None and age >= 9:
+        return AGE_BANDS["9-12"]
+    return AGE_BANDS["5-8"]
+
+
+SYSTEM_PROMPT = (
+    "You write calm, warm bedtime stories for young children. "
+    "Stories are gentle and cosy: soft sounds, warm light, kind friends. "
+    "Never include violence, danger, fear, sadness or harsh words. "
+    "The story slowly winds down and ends with the hero falling peacefully asleep."
+)
+
+
+# SmolLM2 writes about 1.3 tokens a word, and small models overshoot the length they are asked
+# for; without the slack the budget runs out long before the sleepy ending.
+TOKENS_PER_WORD = 1.3
+
+
+LENGTH_SLACK = 0.6
+
+
+MIN_WORDS = 25
+
+
+def word_target(max_tokens: int, age: int | None = None) -> int:
+    """Words to ask for: what fits the token budget with room to spare, capped by the age band."""
+    fits = int(max_tokens / TOKENS_PER_WORD * LENGTH_SLACK)
+    return max(MIN_WORDS, min(age_band(age).max_words, fits))
+
+
+def paragraph_count(words: int, scenes: int) -> int:
+    # One paragraph per scene gives the splitter natural cut points; tiny stories get fewer.
+    return max(1, min(scenes, words // 20 or 1))
+
+
+def build_prompt(
+    prompt: str,
+    *,
+    name: str | None,
+    age: int | None,
+    max_tokens: int,
+    theme: str | None = None,
+    moral: str | None = None,
+    scenes: int = 3,
+) -> tuple[str, str]:
+    """Return (system, user) messages for the model's chat template."""
+    band = age_band(age)
+    words = word_target(max_tokens, age)
+    paras = paragraph_count(words, scenes)
+    listener = f"a {age}-year-old" if age else band.listener
+    subject = story_subject(prompt)
+    lines = [f"Write a bedtime story for {listener} about {subject}."]
+    if name:
+        lines.append(f"The main character is a child called {name}.")
+    if theme:
+        lines.append(f"The story takes place here: {theme}.")
+    if moral:
+        lines.append(f"Gently show this lesson without preaching: {moral}.")
+    lines.append(band.style)
+    shape = "one short paragraph" if paras == 1 else f"{paras} short paragraphs"
+    lines.append(f"Write {shape}, about {words} words in all. End with {name or 'everyone'} falling asleep.")
+    return SYSTEM_PROMPT, " ".join(lines)
+
+
+# Small models drift away from the child they were told about, and title lines derail them;
+# starting the answer for them keeps the child at the centre from the first word. Picked by
+# seed, so a seed still means one story.
+_OPENINGS = ("Once upon a time, {name}", "One quiet evening, {name}", "One starry night, {name}",
+             "In a cosy little house, {name}", "As the sun went down, {name}")
+
+
+_OPENINGS_NAMELESS = ("Once upon a time,", "One quiet evening,", "One starry night,",
+                      "In a cosy little house,", "As the sun went down,")
+
+
+# The cue for a story that ran out of budget (or never got sleepy): the model finishes it, and
+# the cue points it towards bed.
+_CLOSINGS = ("Soon, {name}'s eyes grew heavy", "At last, {name} snuggled into bed",
+             "Before long, {name} gave a big, sleepy yawn")
+
+
+_CLOSINGS_NAMELESS = ("Soon, everyone's eyes grew heavy", "At last, it was time for bed",
+                      "Before long, everyone gave a big, sleepy yawn")
+
+
+MAX_ENDING_SENTENCES = 3
+
+
+def subject_sentence(prompt: str) -> str:
+    """A first sentence that names what the story is about: the start of a base model's page, and
+    of a chat model's draft after one that wandered off subject. The on-subject check does not
+    count it: the model has to keep to the subject itself."""
+    subject = story_subject(prompt)
+    return f"Once upon a time, there was {subject[:1].lower() + subject[1:]}."
+
+
+def base_model_opening(prompt: str, *, name: str | None, theme: str | None, seed: int) -> tuple[str, str]:
+    """(title, opening) for a template-less (base) model, which continues text instead of
+    following instructions: sent instructions, it writes more instructions. So it is given what
+    a picture book's first page looks like — the title, the hero, a first calm sentence — and
+    continues the story. The opening (not the title) becomes the story's first lines."""
+    title = title_from_prompt(prompt)
+    lines = [subject_sentence(prompt)]
+    if theme:
+        lines.append(f"It all happened in {theme[:1].lower() + theme[1:]}.")
+    # Not the "Once upon a time" opening twice.
+    lines.append(story_opening(name, seed % (len(_OPENINGS) - 1) + 1))
+    return title, " ".join(lines)
+
+
+def story_opening(name: str | None, seed: int) -> str:
+    choices = _OPENINGS if name else _OPENINGS_NAMELESS
+    return choices[seed % len(choices)].format(name=name)
+
+
+def closing_cue(name: str | None, seed: int) -> str:
+    choices = _CLOSINGS if name else _CLOSINGS_NAMELESS
+    return choices[seed % len(choices)].format(name=name)
+
+
+_SLEEPY = re.compile(r"\b(?:asleep|sleep\w*|slept|dream\w*|good ?night|bed ?time|snooz\w*|slumber\w*|"
+                     r"(?:closed?|closing|shut) (?:her|his|their|its|my) eyes|eyes (?:grew|were|felt) heavy|"
+                     r"yawn\w*|tucked|snuggl\w*|into bed|drift\w* off)\b", re.IGNORECASE)
+
+
+def ends_sleepily(text: str) -> bool:
+    """Whether the last two sentences wind down to sleep."""
+    return bool(_SLEEPY.search(" ".join(sentences(text)[-2:])))
+
+
+def ending_from(continuation: str) -> str:
+    """The closing passage: complete sentences up to the first sleepy one, three at most, so the
+    model's habit of starting a new day ("The next morning…") is cut off."""
+    kept: list[str] = []
+    for sentence in sentences(trim_to_sentence(clean_body(continuation).replace("\n", " "))):
+        kept.append(sentence)
+        if _SLEEPY.search(sentence) or len(kept) == MAX_ENDING_SENTENCES:
+            break
+    return trim_to_sentence(" ".join(kept))

