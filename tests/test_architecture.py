@@ -85,8 +85,11 @@ class Postcard:
     def wanted(self, request, settings) -> bool:
         return bool(request.name)
 
-    def memory_bytes(self, request, settings) -> int:
+    def memory_bytes(self, settings) -> int:
         return 0
+
+    def memory_hint(self, settings) -> str:
+        return ""
 
     def produce(self, work: Work) -> Made:
         work.folder.write("postcard.txt", f"Tonight {work.request.name} heard {work.story.title}.\n".encode())

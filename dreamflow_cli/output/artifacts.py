@@ -2,7 +2,8 @@
 
 Each artifact declares its files (story.json's ``files``), the keys it adds to `generate --json`
 (with their value when it was not made), the story.json blocks it writes, its memory need for the
-preflight, and the phase the live display shows while it works. The run writes the story text
+preflight (child processes included; the run makes them one at a time), and the phase the live
+display shows while it works. The run writes the story text
 through each wanted artifact in registration order, all into the story's staging folder, so a new
 output is one module and one ``register(...)`` call, and a story interrupted at any artifact
 leaves nothing behind.
@@ -13,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
+from dreamflow_cli.plan.preflight import NO_MEDIA, MediaNeed
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest
 from dreamflow_cli.story.text import Story
+from dreamflow_cli.units import human_bytes
 
 if TYPE_CHECKING:
     from dreamflow_cli.output.folder import StoryFolder
@@ -51,8 +54,13 @@ class Artifact(Protocol):
 
     def wanted(self, request: StoryRequest, settings: Settings) -> bool: ...
 
-    def memory_bytes(self, request: StoryRequest, settings: Settings) -> int:
-        """The most RAM it adds while it works (for the preflight), beyond this process's."""
+    def memory_bytes(self, settings: Settings) -> int:
+        """The most RAM it adds while it works (child processes included), for the preflight; 0
+        when the settings do not ask for it. In-process work within a few MB counts as 0."""
+        ...
+
+    def memory_hint(self, settings: Settings) -> str:
+        """How to need less memory for it: "--video-quality fast, fewer --scenes, or --no-video"."""
         ...
 
     def produce(self, work: Work) -> Made: ...
@@ -84,6 +92,16 @@ def every() -> list[Artifact]:
 def wanted(request: StoryRequest, settings: Settings) -> list[Artifact]:
     """The artifacts this story gets, in the order they are made."""
     return [a for a in every() if a.wanted(request, settings)]
+
+
+def media_need(settings: Settings, beside: frozenset[str] = frozenset()) -> MediaNeed:
+    """The preflight's view of this run's artifacts: they are made one at a time, so the largest
+    need counts. ``beside``: the profiles in which they run while the model is still loaded."""
+    needs = [(a.memory_bytes(settings), a) for a in every()]
+    peak, top = max(needs, key=lambda pair: pair[0], default=(0, None))
+    if not peak or top is None:
+        return NO_MEDIA
+    return MediaNeed(peak, f"{top.name} needs ~{human_bytes(peak)}", top.memory_hint(settings), beside)
 
 
 def absent_keys() -> dict[str, Any]:

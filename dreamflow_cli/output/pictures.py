@@ -106,8 +106,11 @@ class ScenePictures:
     def wanted(self, request: StoryRequest, settings: Settings) -> bool:
         return request.images
 
-    def memory_bytes(self, request: StoryRequest, settings: Settings) -> int:
+    def memory_bytes(self, settings: Settings) -> int:
         return 0  # a 768x512 picture at a time: well inside this process's own headroom
+
+    def memory_hint(self, settings: Settings) -> str:
+        return "--no-images"
 
     def produce(self, work: Work) -> Made:
         story, names = work.story, []

@@ -21,8 +21,11 @@ class StoryText:
     def wanted(self, request: StoryRequest, settings: Settings) -> bool:
         return True
 
-    def memory_bytes(self, request: StoryRequest, settings: Settings) -> int:
+    def memory_bytes(self, settings: Settings) -> int:
         return 0
+
+    def memory_hint(self, settings: Settings) -> str:
+        return ""
 
     def produce(self, work: Work) -> Made:
         work.folder.write(STORY_FILE, work.story.markdown().encode("utf-8"))

@@ -17,8 +17,10 @@ from typing import Any
 from dreamflow_cli.backend import registry
 from dreamflow_cli.backend.registry import BackendEntry, Prepared
 from dreamflow_cli.files import ensure_writable_dir
+from dreamflow_cli.output import artifacts
 from dreamflow_cli.plan.parallelism import ParallelChoice
 from dreamflow_cli.plan.preflight import MemoryDecision
+from dreamflow_cli.settings import profiles
 from dreamflow_cli.settings.profiles import Profile
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest, prepare_request
@@ -58,10 +60,19 @@ def prepare(settings: Settings, *, stories: int | None = None, **machine: Any) -
     parallel choice depends on it), None for a single story; ``machine``: readings a test injects
     (the local backend's ``cores`` and ``available``)."""
     entry = registry.get(settings.backend)
-    prepared = entry.prepare(settings, **machine)
+    prepared = entry.prepare(settings, media=artifacts.media_need(settings, beside=_media_beside(stories)), **machine)
     ensure_writable_dir(settings.out_dir, "output folder")
     parallel = entry.parallel(settings.parallel, prepared, stories) if stories is not None else None
     return RunPlan(settings, entry, prepared, parallel)
+
+
+def _media_beside(stories: int | None) -> frozenset[str]:
+    """The profiles in which a story's media are made while the model is still loaded: a batch's,
+    except in the low-memory profile, which closes the model first (so the two never add up). A
+    single story always closes the model before its media."""
+    if stories is None:
+        return frozenset()
+    return frozenset(name for name in profiles.names() if name != profiles.ProfileName.LOW_MEMORY)
 
 
 def plan_story(request: StoryRequest, run: RunPlan) -> StoryPlan:
