@@ -1,5 +1,5 @@
 """What Python's standard library does with proxies, redirects and CA bundles: the facts the
-backend's network code is designed on (FINDINGS.md), pinned as tests so a Python upgrade that
+backend's network code is designed on (docs/model-servers.md), pinned as tests so a Python upgrade that
 changes one is noticed. Everything runs against the testkit servers on loopback."""
 
 from __future__ import annotations

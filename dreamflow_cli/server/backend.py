@@ -6,8 +6,14 @@ cut stream, malformed data) is retried on the least-busy other endpoint, after a
 ``server_retries`` times at most; the endpoint that failed is left alone for a while. A 429 or 503
 with a Retry-After header keeps that endpoint out for as long as it asks, up to
 RETRY_AFTER_MAX_SECONDS; one that asks for longer is not tried again for that story (another
-endpoint is, else the story fails as when the retries run out). A wrong key or an unknown model
-ends the run at once with a message that says what to fix.
+endpoint is, else the story fails as when the retries run out). A wrong key, an unknown model or
+a redirect to another host ends the run at once with a message that says what to fix.
+
+How many stories each endpoint is given at once is learned (capacity.py): it starts at the
+endpoint's share of --parallel, and a story lost because dreamflow asked too much of a server at
+once (it cut the stream, answered 429/503 or dropped the connection with several in flight) is
+retried without counting against ``server_retries`` while that server's limit goes down; what
+was learned is said once through ``on_notice`` and recorded by ``describe``.
 """
 
 from __future__ import annotations

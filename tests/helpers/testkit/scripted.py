@@ -6,7 +6,7 @@ Capacity (``slots``, ``when_busy``), modelled on the servers users have:
 
 * ``slots=1, when_busy="interrupt"``: llama-cpp-python's server with its defaults: a request that
   arrives while one is generating makes the running stream stop at its next token, with
-  ``data: [DONE]`` and no finish_reason (measured: FINDINGS.md), then waits for the model.
+  ``data: [DONE]`` and no finish_reason (measured: docs/model-servers.md), then waits for the model.
 * ``slots=1, when_busy="queue"``: llama-cpp-python with ``--interrupt_requests False``, LM Studio:
   the second request gets its 200 and headers at once, then nothing (or ``: ping`` comments, see
   ``ping_interval``) until the first is done.
