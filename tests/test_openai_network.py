@@ -74,21 +74,31 @@ def test_no_proxy_and_loopback_go_direct(runner):
 def test_a_proxy_that_refuses_is_one_line_naming_it_with_a_hint(runner):
     with ScriptedServer() as server, ForwardingProxy(credentials="kid:pw", hosts={PROXIED_HOST: server.host}) as proxy:
         result = _generate(runner, f"http://{PROXIED_HOST}:{server.port}/v1", env={"HTTP_PROXY": proxy.url})
-    assert result.exit_code == 3 and result.stdout == ""
+        server_seen = list(server.seen)
+    assert result.exit_code == 2 and result.stdout == "" and server_seen == []
     errors = _error_lines(result.stderr)
-    assert len(errors) == 1 and "HTTP 407" in errors[0]  # the plain-HTTP proxy answers for the server
+    assert len(errors) == 1 and f"the proxy {proxy.url} wants credentials (HTTP 407)" in errors[0]
+    assert "http://user:password@host:port" in errors[0] and "NO_PROXY" in errors[0]
 
 
 def test_a_tunnel_refused_names_the_proxy_and_says_what_to_check(runner, tmp_path):
     ca = LocalCA()
+    bundle = str(ca.write_bundle(tmp_path / "ca.pem"))
     with ScriptedServer(tls=ca.server_context()) as server, \
-            ForwardingProxy(credentials="kid:pw", hosts={PROXIED_HOST: server.host}) as proxy:
-        result = _generate(runner, f"https://{PROXIED_HOST}:{server.port}/v1", "--ca-bundle",
-                           str(ca.write_bundle(tmp_path / "ca.pem")), env={"HTTPS_PROXY": proxy.url})
-    assert result.exit_code == 3 and server.seen == []
-    errors = _error_lines(result.stderr)
-    assert len(errors) == 1 and f"through the proxy {proxy.url}" in errors[0] and "407" in errors[0]
-    assert "NO_PROXY" in result.stderr
+            ForwardingProxy(credentials="kid:pw", hosts={PROXIED_HOST: server.host}) as proxy, \
+            ForwardingProxy(refuse_connect=True) as broken:
+        url = f"https://{PROXIED_HOST}:{server.port}/v1"
+        no_credentials = _generate(runner, url, "--ca-bundle", bundle, env={"HTTPS_PROXY": proxy.url})
+        refused = _generate(runner, url, "--ca-bundle", bundle, env={"HTTPS_PROXY": broken.url})
+        server_seen = list(server.seen)
+    assert server_seen == []
+    assert no_credentials.exit_code == 2
+    errors = _error_lines(no_credentials.stderr)
+    assert len(errors) == 1 and f"the proxy {proxy.url} wants credentials (HTTP 407)" in errors[0]
+    assert refused.exit_code == 3  # the proxy could not reach it: maybe later, maybe another server
+    errors = _error_lines(refused.stderr)
+    assert len(errors) == 1 and f"through the proxy {broken.url} failed" in errors[0] and "502" in errors[0]
+    assert "NO_PROXY" in errors[0]
 
 
 def test_an_unsupported_proxy_is_a_config_error(runner):

@@ -290,6 +290,7 @@ class Reply:
     resp: http.client.HTTPResponse
     sock: socket.socket | None
     url: str  # where it was answered from, after any redirect
+    proxy: Proxy | None = None  # the proxy it went through (plain HTTP: the proxy may answer itself)
 
     def set_timeout(self, seconds: float) -> None:
         if self.sock is not None:
@@ -373,7 +374,7 @@ class Client:
             self.connections.add(conn)
             sock = conn.sock
             conn.request(method, prefix + target.path, body=body, headers={**headers, **extra})
-            return Reply(conn, conn.getresponse(), sock, "")
+            return Reply(conn, conn.getresponse(), sock, "", proxy)
         except NETWORK_ERRORS as exc:
             self._finish(conn)
             raise self._fault(exc, what, proxy) from None
@@ -394,6 +395,9 @@ class Client:
                                f"{TLS_HINT}")
         if isinstance(exc, ssl.SSLError):
             return ServerFault(f"{what}: TLS failed ({exc.reason or exc})")
+        if proxy is not None and not mid_reply and "Tunnel connection failed: 407" in str(exc):
+            return SetupFault(f"{what}: the proxy {proxy.url} wants credentials (HTTP 407)", status=407,
+                              hint=f"give them in the proxy URL (http://user:password@host:port), or {PROXY_HINT}")
         if proxy is not None and not mid_reply:
             return ServerFault(f"{what}: connection through the proxy {proxy.url} failed "
                                f"({type(exc).__name__}: {exc}); {PROXY_HINT}")
@@ -419,6 +423,10 @@ class Client:
 
     def _refusal(self, reply: Reply, what: str) -> ClientFault:
         """The fault for a reply that is not 200, explained by the start of its body."""
+        if reply.resp.status == 407 and reply.proxy is not None:
+            return SetupFault(f"{what}: the proxy {reply.proxy.url} wants credentials (HTTP 407)",
+                              status=407, hint=f"give them in the proxy URL (http://user:password@host:port), or "
+                                               f"{PROXY_HINT}")
         try:
             body = self._body(reply, what, limit=ERROR_BODY_LIMIT, truncate=True)
         except ClientFault:
