@@ -289,7 +289,6 @@ class Reply:
     conn: http.client.HTTPConnection
     resp: http.client.HTTPResponse
     sock: socket.socket | None
-    url: str  # where it was answered from, after any redirect
     proxy: Proxy | None = None  # the proxy it went through (plain HTTP: the proxy may answer itself)
 
     def set_timeout(self, seconds: float) -> None:
@@ -351,7 +350,6 @@ class Client:
         for _hop in range(MAX_REDIRECTS + 1):
             reply = self._send_once(_Target.of(url), method, body, headers, timeout, what)
             if reply.resp.status not in REDIRECT_STATUSES:
-                reply.url = url
                 return reply
             verdict = redirect_verdict(url, reply.resp.getheader("Location"), reply.resp.status, method)
             self._finish(reply.conn)
@@ -374,7 +372,7 @@ class Client:
             self.connections.add(conn)
             sock = conn.sock
             conn.request(method, prefix + target.path, body=body, headers={**headers, **extra})
-            return Reply(conn, conn.getresponse(), sock, "", proxy)
+            return Reply(conn, conn.getresponse(), sock, proxy)
         except NETWORK_ERRORS as exc:
             self._finish(conn)
             raise self._fault(exc, what, proxy) from None
