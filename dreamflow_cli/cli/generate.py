@@ -44,6 +44,7 @@ def generate(
     models_dir: Optional[Path] = options.MODELS_DIR,
     backend: Optional[str] = options.BACKEND,
     base_url: Optional[list[str]] = options.BASE_URL,
+    ca_bundle: Optional[Path] = options.CA_BUNDLE,
     low_memory: Optional[bool] = options.LOW_MEMORY,
     auto_memory: bool = typer.Option(False, "--auto-memory",
                                      help="Standard when it fits with headroom, else low-memory."),
@@ -98,7 +99,8 @@ def _settings_and_request(flags: dict[str, Any]) -> tuple[Settings, StoryRequest
     settings = load_settings(
         {**given, "out_dir": flags["out"], "low_memory": AUTO if flags["auto_memory"] else low_memory,
          "n_ctx": flags["ctx"], "n_batch": flags["batch"], "n_threads": flags["threads"],
-         "base_url": options.joined(flags["base_url"])},
+         "base_url": options.joined(flags["base_url"]),
+         "ca_bundle": str(flags["ca_bundle"]) if flags["ca_bundle"] else None},
         config_path=flags["config"],
     )
     request = StoryRequest(prompt=flags["prompt"] or "", name=settings.name, age=settings.age, scenes=settings.scenes,

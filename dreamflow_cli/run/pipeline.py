@@ -60,6 +60,9 @@ class StoryResult:
             "seed": meta["seed"],
             "checks": meta.get("checks"),  # the content checks of the kept draft, and its score
             "candidates": meta.get("candidates"),  # drafts written, which one was kept, every score
+            # Model servers: per URL, the stories asked of it at once and what it turned out to
+            # take (the backend's learned capacity); None in process.
+            "servers": meta["backend"].get("servers") if isinstance(meta.get("backend"), dict) else None,
         }
 
 

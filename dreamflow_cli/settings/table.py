@@ -94,6 +94,10 @@ class Settings:
     server_retries: int = setting(
         3, "DREAMFLOW_SERVER_RETRIES", low=0, high=10,
         doc="New attempts, on another server when there is one, after a server fails mid-story.")
+    ca_bundle: Path | None = setting(
+        None, "DREAMFLOW_CA_BUNDLE",
+        doc="PEM file of the certificates an https model server is checked against (its own, or its CA); "
+            "unset = the system's (or SSL_CERT_FILE).")
 
     # Not keys: what the sources said, and where.
     # Per-profile values from the config file ([standard] / [low_memory] tables).
