@@ -231,8 +231,9 @@ def refresh(out_dir: Path, warn: Callable[[str], None] | None) -> Built | None:
             warn(f"the library page {Path(out_dir) / INDEX} was not updated: {getattr(exc, 'message', exc)}")
         return None
     for warning in built.warnings:
-        if warn is not None and warning not in _SAID:
-            _SAID.add(warning)
+        key = f"{Path(out_dir).absolute()}\0{warning}"
+        if warn is not None and key not in _SAID:
+            _SAID.add(key)
             warn(f"library: {warning}")
     return built
 

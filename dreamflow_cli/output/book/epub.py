@@ -192,14 +192,15 @@ def check(data: bytes) -> list[str]:
             or z.read("mimetype") != b"application/epub+zip":
         problems.append("mimetype must be the first entry, stored, 'application/epub+zip'")
     names = set(z.namelist())
+    broken = []
     for n in sorted(names):
         if n.endswith((".xml", ".opf", ".xhtml", ".ncx")):
             try:
                 ET.fromstring(z.read(n))
             except ET.ParseError as exc:
-                problems.append(f"{n}: not well-formed XML ({exc})")
-    if problems:
-        return problems
+                broken.append(f"{n}: not well-formed XML ({exc})")
+    if broken:  # the checks below read these files
+        return problems + broken
     rootfile = ET.fromstring(z.read("META-INF/container.xml")).find(f".//{{{CONTAINER}}}rootfile")
     opf_path = rootfile.get("full-path", "") if rootfile is not None else ""
     if opf_path not in names:

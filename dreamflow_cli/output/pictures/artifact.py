@@ -41,7 +41,7 @@ def scene_pictures(work: Work, *, captions: bool, scenes: int | None = None,
     story, prompt = work.story, subject_text(work.request)
     cast = draw.plan(prompt, story.scenes, work.seed, captions=captions)
     wanted = story.scenes[:scenes] if scenes is not None else story.scenes
-    showings = vocabulary.story_showings(prompt, wanted, cast.hero)
+    showings = vocabulary.story_showings(prompt, wanted, cast.hero, child=work.request.name)
     pictures = []
     for i, (showing, caption) in enumerate(zip(showings, story.captions), 1):
         pictures.append(draw.draw(cast, showing, caption, index=i, total=len(story.scenes), title=story.title))

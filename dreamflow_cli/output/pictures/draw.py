@@ -82,10 +82,11 @@ def plan(prompt: str, scenes: Sequence[str], seed: int, *, captions: bool = Fals
 
 
 def draw_story(prompt: str, title: str, scenes: Sequence[str], captions: Sequence[str], seed: int, *,
-               show_captions: bool = False, fallback: Fallback | None = None) -> list[Picture]:
-    """One picture per scene, same hero throughout."""
+               show_captions: bool = False, fallback: Fallback | None = None,
+               child: str | None = None) -> list[Picture]:
+    """One picture per scene, same hero throughout; ``child`` is the listening child's name."""
     cast = plan(prompt, scenes, seed, captions=show_captions)
-    showings = vocabulary.story_showings(prompt, scenes, cast.hero)
+    showings = vocabulary.story_showings(prompt, scenes, cast.hero, child=child)
     return [draw(cast, showing, caption, index=i, total=len(scenes), title=title, fallback=fallback)
             for i, (showing, caption) in enumerate(zip(showings, captions), 1)]
 

@@ -300,6 +300,7 @@ camp     | campsite, tent, camping, campground |
 DEFAULT_SETTING = "meadow"  # a calm night meadow under the sky, as today's pictures
 MAX_COMPANIONS = 2
 MAX_DETAILS = 3
+CHILD = "child"  # the thing that draws the listening child when the story names them
 # People words that describe the animal right after them rather than being someone themselves.
 MODIFIERS = frozenset({"baby", "mom", "dad", "child", "grandma", "grandpa", "girl", "boy"})
 
@@ -512,13 +513,14 @@ def setting_of(scene: str, prompt: str, previous: str | None = None,
 
 
 def choose(prompt: str, scene: str, hero: Thing | None = None, *,
-           story_text: str = "", previous: str | None = None) -> Showing:
+           story_text: str = "", previous: str | None = None, child: str | None = None) -> Showing:
     """What a scene's picture shows.
 
     ``hero`` is the story's hero, fixed once per story (pass :func:`subject`'s answer so every scene
     shows the same one); when None it is worked out from ``prompt`` (and ``story_text``).
-    Companions: other hero-capable things named in the scene (first mention first). Details:
-    the scene's detail words, up to MAX_DETAILS. ``previous``: see :func:`setting_of`."""
+    Companions: the listening child when the scene names them (``child``, their name) beside a hero
+    that is not a person, then other hero-capable things named in the scene (first mention first).
+    Details: the scene's detail words, up to MAX_DETAILS. ``previous``: see :func:`setting_of`."""
     hero = hero if hero is not None else subject(prompt, story_text)
     setting, source = setting_of(scene, prompt, previous)
     table = {t.name: t for t in all_things()}
@@ -527,6 +529,10 @@ def choose(prompt: str, scene: str, hero: Thing | None = None, *,
     seen: set[str] = set()
     companions: list[Thing] = []
     details: list[Thing] = []
+    if child and not (hero and hero.kind == "person") and names_child(scene, child):
+        # "Mia and the dragon": the child who hears the story sees themselves beside the hero.
+        companions.append(table[CHILD])
+        seen.add(CHILD)
     for m in find(scene):
         t = m.thing
         if t is None or t.name in is_hero or (hero and t.code == hero.code):
@@ -560,14 +566,21 @@ def hero_aliases(hero: Thing | None) -> frozenset[str]:
     return frozenset(names)
 
 
-def story_showings(prompt: str, scenes: Sequence[str], hero: Thing | None = None) -> list[Showing]:
+def names_child(scene: str, child: str) -> bool:
+    """Whether ``scene`` names the child (all of their name's words, in order, as whole words)."""
+    name, words = normalize(child), normalize(scene)
+    return bool(name) and any(words[i:i + len(name)] == name for i in range(len(words) - len(name) + 1))
+
+
+def story_showings(prompt: str, scenes: Sequence[str], hero: Thing | None = None, *,
+                   child: str | None = None) -> list[Showing]:
     """One Showing per scene, all with the same hero; a scene that names no place stays where
-    the story last was."""
+    the story last was. ``child``: the listening child's name (see :func:`choose`)."""
     hero = hero if hero is not None else subject(prompt, "\n".join(scenes))
     out: list[Showing] = []
     where: str | None = None
     for scene in scenes:
-        showing = choose(prompt, scene, hero, previous=where)
+        showing = choose(prompt, scene, hero, previous=where, child=child)
         if showing.setting_from in ("scene", "previous"):
             where = showing.setting
         out.append(showing)
