@@ -182,7 +182,7 @@ def _safe(link: str) -> bool:
     """A file name inside the story folder: relative, no "..", no scheme, no backslash."""
     if not link or "\\" in link or ":" in link or link.startswith("/"):
         return False
-    return ".." not in PurePosixPath(link).parts
+    return ".." not in link.split("/")
 
 
 def _minutes(meta: Mapping[str, object], path: Path, files: Mapping[str, object]) -> int | None:

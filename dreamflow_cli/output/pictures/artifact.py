@@ -19,8 +19,9 @@ from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest
 
 COVER_FILE = "cover.png"
-# Measured: a process that drew 32 stories' pictures and books peaked 96 MB above its imports
-# (glyph caches at their bounds: art.glyph 256 entries, draw._sticker 64).
+# Measured: a process that drew 32 three-scene stories' pictures and books peaked 88 MB above its
+# imports (reportlab's own import included; the glyph caches are bounded: art.glyph keeps 256
+# glyphs, draw._sticker 64), so 100 MB is a safe bound for the pictures.
 MEMORY_BYTES = 100 * 1024 * 1024
 
 
