@@ -10,8 +10,10 @@ ebooklib is AGPL, weasyprint needs the system's Pango.
 
 Fonts are TrueType and embedded (subset), so the book prints the same everywhere and curly quotes
 render: Bitstream Vera Sans, which ships inside reportlab (Bitstream Vera licence), for the text,
-and its bold for titles. ``invariant=True`` leaves out the creation time and the random file id,
-so the same story gives the same bytes.
+and its bold for titles. (A rounder title face, Fredoka One, is OFL-licensed, but the only wheel of
+it is a 2018 third-party repackaging whose licence file names another font: not worth a dependency.)
+``invariant=True`` leaves out the creation time and the random file id, so the same story gives the
+same bytes.
 """
 
 from __future__ import annotations
