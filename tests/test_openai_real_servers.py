@@ -93,7 +93,7 @@ def test_two_default_servers_one_killed_mid_batch_write_each_story_once(default_
     metas = _metas(out)
     assert len(metas) == 8 and len({m["story_id"] for m in metas}) == 8
     assert sorted(m["batch_line"] for m in metas) == list(range(1, 9))
-    assert [p.name for p in out.iterdir() if not (p / "story.json").is_file()] == []  # nothing half-written
+    assert [p.name for p in out.iterdir() if p.is_dir() and not (p / "story.json").is_file()] == []  # nothing half-written
 
 
 def test_doctor_tells_a_default_server_from_a_queueing_one(default_server, queueing_server):

@@ -124,7 +124,7 @@ def test_a_server_killed_mid_batch(llama_servers, test_model, tmp_path):
     metas = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/story.json")]
     assert len(metas) == 6 and len({m["story_id"] for m in metas}) == 6
     assert sorted(m["batch_line"] for m in metas) == [1, 2, 3, 4, 5, 6]
-    assert [p.name for p in out.iterdir() if not (p / "story.json").is_file()] == []  # no half-written folder
+    assert [p.name for p in out.iterdir() if p.is_dir() and not (p / "story.json").is_file()] == []  # no half-written folder
     assert KEY not in first + rest + stderr + _written_text(out)
 
 
