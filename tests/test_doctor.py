@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dreamflow_cli.doctor import checks as doctor_module
+from dreamflow_cli.doctor import report as doctor_report
+from dreamflow_cli.run import doctor as doctor_run
 from dreamflow_cli.doctor.checks import (FAIL, PASS, SKIP, WARN, Check, memory_check, models_disk_check, output_dir_check, ram_check, size_check)
 from dreamflow_cli.doctor.report import Machine, seconds_per_story, verdict
 from dreamflow_cli.engine.doctor import LlamaReading, cpu_check, llama_check, parse_features
@@ -279,7 +280,7 @@ def test_load_test_runs_each_profile_in_a_child(models_dir):
 def roomy(monkeypatch):
     """The command on a machine with 24 GB free, whatever the test machine has free right now:
     the recommended profile depends on it."""
-    monkeypatch.setattr(doctor_module, "memory_readings", lambda: BIG)
+    monkeypatch.setattr(doctor_report, "memory_readings", lambda: BIG)
     return BIG
 
 
@@ -326,7 +327,7 @@ def fake_cpu(monkeypatch, others: float | None):
     """doctor's CPU counters: ``others`` cores' worth used by other programs, or unreadable (None)."""
     readings = iter([CpuReading(wall=0.0, busy=0.0, own=0.0), CpuReading(wall=0.25, busy=0.25 * (others or 0) + 0.1,
                                                                             own=0.1)])
-    monkeypatch.setattr(doctor_module, "read_cpu", lambda: None if others is None else next(readings))
+    monkeypatch.setattr(doctor_run, "read_cpu", lambda: None if others is None else next(readings))
 
 
 def test_doctor_samples_other_programs_like_generate(runner, models_dir, roomy, monkeypatch):

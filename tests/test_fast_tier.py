@@ -36,7 +36,8 @@ def test_a_story_through_the_fake_backend(isolated):
     backend = FakeBackend()
     plan = plan_story(StoryRequest("a sleepy fox", name="Mia", scenes=2, images=False, seed=7), fake_run(settings))
     result = write_story(plan, backend=backend, watch=Watch())
-    assert sorted(p.name for p in result.story_dir.iterdir()) == ["story.json", "story.md"]
+    # No pictures: the book (on by default) is text only.
+    assert sorted(p.name for p in result.story_dir.iterdir()) == ["book.pdf", "story.json", "story.md"]
     meta = json.loads(result.metadata_path.read_text())
     assert meta["backend"] == {"kind": "fake", "model": "fake"} and meta["seed"] == 7
     assert meta["generated_tokens"] > 0 and meta["profile"]["name"] == "standard"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from dreamflow_cli.output.pictures import HEIGHT, WIDTH
+from dreamflow_cli.output.pictures.plain import HEIGHT, WIDTH
 from tests.helpers.cli import invoke
 
 # A small budget keeps the suite fast; the profile's other values are what we check.
@@ -35,7 +35,7 @@ def test_both_profiles_write_story_pictures_and_metadata(runner, models_dir, iso
     assert story_dir.parent == isolated / "stories"
     assert story_dirs(isolated / "stories") == [story_dir]
     assert sorted(p.name for p in story_dir.iterdir()) == [
-        "scene-1.png", "scene-2.png", "scene-3.png", "story.json", "story.md"]
+        "book.pdf", "scene-1.png", "scene-2.png", "scene-3.png", "story.json", "story.md"]
     for image_path in summary["image_paths"]:
         with Image.open(image_path) as image:
             image.load()

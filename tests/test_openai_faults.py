@@ -63,7 +63,8 @@ def test_a_story_streams_and_the_echoed_opening_is_removed(server):
     assert body["stream_options"] == {"include_usage": True}
     assert server.chat_requests()[0]["authorization"] == f"Bearer {KEY}"
     assert backend.describe() == {"kind": "openai", "endpoints": [server.url], "server_model": "tiny-story",
-                                  "max_parallel": 2, "token_counts": "server usage when reported, else estimated"}
+                                  "max_parallel": 2, "servers": {server.url: {"asked": 2, "limit": 2}},
+                                  "token_counts": "server usage when reported, else estimated"}
     assert KEY not in repr(backend) and KEY not in repr(backend.client)
 
 

@@ -1,5 +1,6 @@
 """End to end against the real OpenAI-compatible server shipped with llama-cpp-python, running
-SmolLM2 on 127.0.0.1 (one thread each): one story, a batch over two servers with --parallel 2,
+SmolLM2 on 127.0.0.1 (one thread each, started with --interrupt_requests False; the default
+configuration has tests of its own in test_openai_real_servers.py): one story, a batch over two servers with --parallel 2,
 and a server killed in the middle of a batch. Stories are short (--max-tokens 48) to stay
 cheap on a shared machine; the API key must never appear in any output or written file."""
 
@@ -8,64 +9,29 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from tests.helpers.cli import invoke
+from tests.helpers.llama_server import LlamaServer
 
 KEY = "sk-live-NEVER-PRINT-5c1d"
 ROOT = Path(__file__).resolve().parent.parent
 STORY = ["--max-tokens", "48", "--no-images", "--scenes", "1"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LlamaServer:
-    def __init__(self, model: Path, log: Path):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "smollm2",
-             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "2048", "--n_threads", "1",
-             "--n_threads_batch", "1", "--interrupt_requests", "False"],
-            stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, seconds: float = 120) -> "LlamaServer":
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"llama_cpp.server exited ({self._log.name})"
-            try:
-                with urllib.request.urlopen(self.url + "/models", timeout=2) as reply:
-                    if reply.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        raise AssertionError(f"llama_cpp.server did not answer within {seconds:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._log.close()
+QUEUE = ("--interrupt_requests", "False")  # a second request waits instead of cutting the first
 
 
 @pytest.fixture(scope="session")
 def llama_servers(test_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[LlamaServer]]:
     """Two real servers for the whole session (started together, stopped at the end)."""
     logs = tmp_path_factory.mktemp("llama-servers")
-    servers = [LlamaServer(test_model, logs / f"server{i}.log") for i in range(2)]
+    servers = [LlamaServer(test_model, logs / f"server{i}.log", *QUEUE) for i in range(2)]
     try:
         for server in servers:
             server.wait_ready()
@@ -125,12 +91,14 @@ def test_batch_over_two_servers_in_parallel(runner, llama_servers, tmp_path):
     metas = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/story.json")]
     assert len(metas) == 4 and len({m["story_id"] for m in metas}) == 4
     assert {m["endpoint"] for m in metas} == {s.url for s in llama_servers}  # both servers wrote
+    # one story each at a time, none cut: nothing learned, nothing lowered
+    assert all(m["backend"]["servers"] == {s.url: {"asked": 1, "limit": 1} for s in llama_servers} for m in metas)
     assert KEY not in result.stdout + result.stderr + _written_text(out)
 
 
 def test_a_server_killed_mid_batch(llama_servers, test_model, tmp_path):
     """Stories go on on the other server; none is lost or written twice."""
-    doomed = LlamaServer(test_model, tmp_path / "doomed.log").wait_ready()
+    doomed = LlamaServer(test_model, tmp_path / "doomed.log", *QUEUE).wait_ready()
     survivor = llama_servers[0]
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("".join(f"a calm story number {i}\n" for i in range(1, 7)), encoding="utf-8")
@@ -156,7 +124,7 @@ def test_a_server_killed_mid_batch(llama_servers, test_model, tmp_path):
     metas = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/story.json")]
     assert len(metas) == 6 and len({m["story_id"] for m in metas}) == 6
     assert sorted(m["batch_line"] for m in metas) == [1, 2, 3, 4, 5, 6]
-    assert [p.name for p in out.iterdir() if not (p / "story.json").is_file()] == []  # no half-written folder
+    assert [p.name for p in out.iterdir() if p.is_dir() and not (p / "story.json").is_file()] == []  # no half-written folder
     assert KEY not in first + rest + stderr + _written_text(out)
 
 

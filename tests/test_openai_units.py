@@ -4,6 +4,7 @@ prefix emulation."""
 from __future__ import annotations
 
 import email.utils
+import math
 
 import pytest
 
@@ -16,6 +17,7 @@ from dreamflow_cli.server.chat_prefix import (
     split_prefix,
     strip_echo,
 )
+from dreamflow_cli.server.capacity import Outcome, ServerState
 from dreamflow_cli.server.endpoints import (
     EndpointPool,
     EndpointState,
@@ -74,7 +76,7 @@ def test_public_url_strips_userinfo():
 
 def _states(*specs):
     urls = parse_base_urls([",".join(f"http://h{i}:1/v1" for i in range(len(specs)))])
-    return [EndpointState(u, **spec) for u, spec in zip(urls, specs, strict=True)]
+    return [EndpointState(u, ServerState.start(4), **spec) for u, spec in zip(urls, specs, strict=True)]
 
 
 def test_least_busy_up_endpoint_first():
@@ -83,8 +85,15 @@ def test_least_busy_up_endpoint_first():
 
 
 def test_untried_endpoints_before_tried_ones():
-    states = _states({"in_flight": 0}, {"in_flight": 3})
+    states = _states({"in_flight": 0, "failures": 1}, {"in_flight": 3})
     assert choose(states, now=0.0, avoid={states[0].endpoint.url}) == (1, 0.0)
+
+
+def test_a_tried_endpoint_that_answered_well_since_is_as_good_as_any():
+    states = _states({"in_flight": 0}, {"in_flight": 3})  # failures reset by another story's success
+    assert choose(states, now=0.0, avoid={states[0].endpoint.url}) == (1, 0.0)  # still second choice…
+    states[1].in_flight = 4  # …but used rather than waiting for a full one
+    assert choose(states, now=0.0, avoid={states[0].endpoint.url}) == (0, 0.0)
 
 
 def test_equal_endpoints_take_turns():
@@ -97,24 +106,34 @@ def test_all_down_picks_the_one_back_soonest_and_says_how_long():
     assert choose(states, now=10.0) == (1, 2.0)
 
 
+def test_only_endpoints_with_room_are_chosen():
+    states = _states({"in_flight": 4}, {"in_flight": 1, "down_until": 15.0})
+    assert choose(states, now=10.0) == (None, 5.0)  # the full one frees up, or the other comes back
+    states[1].down_until = 0.0
+    assert choose(states, now=10.0) == (1, 0.0)
+    states[1].in_flight = 4
+    assert choose(states, now=10.0) == (None, math.inf)  # until a request ends
+
+
 def test_down_time_doubles_and_is_capped():
     assert [down_seconds(n, 2, 30) for n in range(6)] == [0, 2, 4, 8, 16, 30]
 
 
 def test_pool_marks_down_and_recovers_with_the_clock():
     now = [100.0]
-    pool = EndpointPool(parse_base_urls(["http://a:1/v1,http://b:1/v1"]), clock=lambda: now[0], down_base=2)
-    a, wait = pool.acquire()
+    pool = EndpointPool(parse_base_urls(["http://a:1/v1,http://b:1/v1"]), asked=[2, 2], clock=lambda: now[0],
+                        down_base=2)
+    a, ta, wait = pool.acquire()
     assert (a.url, wait) == ("http://a:1/v1", 0.0)
-    pool.release(a, ok=False, error="boom")
-    b, _ = pool.acquire()
+    pool.release(a, ta, Outcome.FAULT, error="boom")
+    b, tb, _ = pool.acquire()
     assert b.url == "http://b:1/v1"  # a is down
     assert pool.in_flight() == 1
-    pool.release(b, ok=True)
+    pool.release(b, tb, Outcome.CLEAN)
     now[0] += 2.5
-    busy, _ = pool.acquire()
+    busy, _, _ = pool.acquire()
     assert busy.url == "http://b:1/v1"  # a is up again, but its recent failure puts it second
-    back, wait = pool.acquire()
+    back, _, wait = pool.acquire()
     assert (back.url, wait) == ("http://a:1/v1", 0.0)  # least busy now
     snap = {s["url"]: s for s in pool.snapshot()}
     assert snap["http://a:1/v1"]["failed"] == 1 and snap["http://b:1/v1"]["completed"] == 1
@@ -122,12 +141,19 @@ def test_pool_marks_down_and_recovers_with_the_clock():
 
 def test_a_retry_after_keeps_an_endpoint_down_as_long_as_it_asks():
     now = [100.0]
-    pool = EndpointPool(parse_base_urls(["http://a:1/v1"]), clock=lambda: now[0], down_base=2)
-    a, _ = pool.acquire()
-    pool.release(a, ok=False, error="busy", hold=12.0)
-    assert pool.acquire()[1] == 12.0  # not the 2 s a failure alone earns
-    pool.release(a, ok=False, error="busy", hold=1.0)
-    assert pool.acquire()[1] == 4.0  # a short Retry-After never shortens the usual backoff
+    pool = EndpointPool(parse_base_urls(["http://a:1/v1"]), asked=[4], clock=lambda: now[0], down_base=2)
+    a, t, _ = pool.acquire()
+    pool.release(a, t, Outcome.BUSY, error="busy", hold=12.0)
+    _, t, wait = pool.acquire()
+    assert wait == 12.0  # not the 2 s a failure alone earns
+    now[0] += 12.0
+    pool.release(a, t, Outcome.BUSY, error="busy", hold=1.0)
+    _, t, wait = pool.acquire()
+    assert wait == 4.0  # a short Retry-After never shortens the usual backoff
+    pool.release(a, t, Outcome.CLEAN)
+    pool.release(a, pool.acquire()[1], Outcome.BUSY, error="busy", hold=30.0)
+    pool.release(a, pool.acquire()[1], Outcome.CLEAN)
+    assert pool.acquire()[2] == 30.0  # a clean story elsewhere does not cancel what the server asked
 
 
 def test_pool_needs_an_endpoint():
@@ -138,13 +164,12 @@ def test_pool_needs_an_endpoint():
 # --- the wire ---------------------------------------------------------------------------------
 
 def test_sse_events_joined_comments_skipped_done_ends():
-    lines = [b": ping\n", b"data: {\"a\":\n", b"data: 1}\n", b"\n", b"event: x\n", b"data: [DONE]\n", b"\n",
-             b"data: after\n", b"\n"]
-    assert list(iter_sse_data(lines)) == ['{"a":\n1}']
+    lines = [": ping", 'data: {"a":', "data: 1}", "", "event: x", "data: [DONE]", "", "data: after", ""]
+    assert list(iter_sse_data(lines)) == ['{"a":\n1}', "[DONE]"]
 
 
 def test_sse_last_event_without_blank_line_counts():
-    assert list(iter_sse_data([b"data:x\r\n"])) == ["x"]
+    assert list(iter_sse_data(["data:x\r"])) == ["x"]
 
 
 def test_parse_chunk_delta_finish_and_usage():

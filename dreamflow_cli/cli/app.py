@@ -21,6 +21,7 @@ from dreamflow_cli.cli.config import config_app
 from dreamflow_cli.cli.doctor import doctor
 from dreamflow_cli.cli.download import download_model
 from dreamflow_cli.cli.generate import generate
+from dreamflow_cli.cli.library import library
 from dreamflow_cli.cli.ui import error_line, stderr_console
 from dreamflow_cli.errors import DreamflowError, ExitStatus, UsageError
 
@@ -135,6 +136,7 @@ def _root(
 
 # Each command lives in its own module and registers here, in the order --help lists them.
 app.command("generate")(generate)
+app.command("library")(library)
 app.command("doctor")(doctor)
 app.command("download-model")(download_model)
 app.add_typer(config_app, name="config")

@@ -27,6 +27,7 @@ def doctor(
                                    help="Also load the model with each profile and generate a few tokens."),
     backend: Optional[str] = options.BACKEND,
     base_url: Optional[list[str]] = options.BASE_URL,
+    ca_bundle: Optional[Path] = options.CA_BUNDLE,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
     config: Optional[Path] = options.CONFIG,
@@ -36,7 +37,8 @@ def doctor(
     from dreamflow_cli.run.doctor import run_doctor
 
     flags = {"model": model, "models_dir": models_dir, "out_dir": out, "low_memory": low_memory,
-             "repack": repack, "backend": backend, "base_url": options.joined(base_url)}
+             "repack": repack, "backend": backend, "base_url": options.joined(base_url),
+             "ca_bundle": str(ca_bundle) if ca_bundle else None}
     if verify:
         output.step("Recomputing the model's sha256…")
     if load_test:

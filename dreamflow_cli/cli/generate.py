@@ -37,6 +37,10 @@ def generate(
                                                   f"{default_help('candidates')}."),
     scenes: Optional[int] = typer.Option(None, "--scenes", help=f"Scenes and pictures (1-8) {default_help('scenes')}."),
     images: Optional[bool] = typer.Option(None, "--images/--no-images", help=f"Draw a picture per scene {default_help('images')}."),
+    captions: Optional[bool] = typer.Option(None, "--captions/--no-captions",
+                                            help=f"Print each scene's caption on its picture {default_help('captions')}."),
+    book: Optional[bool] = typer.Option(None, "--book/--no-book", help=f"Write book.pdf, a picture book {default_help('book')}."),
+    epub: Optional[bool] = typer.Option(None, "--epub/--no-epub", help=f"Also write book.epub for e-readers {default_help('epub')}."),
     seed: Optional[int] = typer.Option(None, "--seed",
                                        help="Seed for a repeatable story (in a batch: the base of each line's seed)."),
     out: Optional[Path] = options.OUT,
@@ -44,6 +48,7 @@ def generate(
     models_dir: Optional[Path] = options.MODELS_DIR,
     backend: Optional[str] = options.BACKEND,
     base_url: Optional[list[str]] = options.BASE_URL,
+    ca_bundle: Optional[Path] = options.CA_BUNDLE,
     low_memory: Optional[bool] = options.LOW_MEMORY,
     auto_memory: bool = typer.Option(False, "--auto-memory",
                                      help="Standard when it fits with headroom, else low-memory."),
@@ -70,7 +75,7 @@ def generate(
     verbose: bool = typer.Option(False, "--verbose", help="Show llama.cpp's own log lines."),
     config: Optional[Path] = options.CONFIG,
 ) -> None:
-    """Write a bedtime story and its pictures into a new folder (or many, with --prompts-file)."""
+    """Write a bedtime story, its pictures and a picture book into a new folder (or many, with --prompts-file)."""
     flags = dict(locals())
     output = Output.detect(as_json=as_json, quiet=quiet)
     settings, request = _settings_and_request(flags)
@@ -94,11 +99,12 @@ def _settings_and_request(flags: dict[str, Any]) -> tuple[Settings, StoryRequest
                          "--low-memory/--standard choose yourself")
     given = {key: flags[key] for key in ("name", "age", "theme", "moral", "scenes", "images", "seed", "model",
                                          "models_dir", "memory_check", "repack", "parallel", "gpu_layers", "backend",
-                                         "candidates", "max_tokens")}
+                                         "candidates", "max_tokens", "captions", "book", "epub")}
     settings = load_settings(
         {**given, "out_dir": flags["out"], "low_memory": AUTO if flags["auto_memory"] else low_memory,
          "n_ctx": flags["ctx"], "n_batch": flags["batch"], "n_threads": flags["threads"],
-         "base_url": options.joined(flags["base_url"])},
+         "base_url": options.joined(flags["base_url"]),
+         "ca_bundle": str(flags["ca_bundle"]) if flags["ca_bundle"] else None},
         config_path=flags["config"],
     )
     request = StoryRequest(prompt=flags["prompt"] or "", name=settings.name, age=settings.age, scenes=settings.scenes,
@@ -209,6 +215,9 @@ def _generate_batch(source: str, defaults: StoryRequest, settings: Settings, out
                     output.emit(outcome.record())
                 elif outcome.status == "ok":
                     output.result_line(str(outcome.story_dir))
+        from dreamflow_cli.output.library import refresh
+
+        refresh(settings.out_dir, progress.warn)  # every story is in the page, whatever happened in parallel
     finally:
         summary.seconds = time.perf_counter() - started
         if summary.failed:

@@ -35,6 +35,9 @@ BACKEND = typer.Option(None, "--backend", metavar="local|openai",
                             f"{default_help('backend')}.")
 BASE_URL = typer.Option(None, "--base-url", metavar="URL",
                         help="Model-server URL, e.g. http://127.0.0.1:8080/v1; repeat for several servers.")
+CA_BUNDLE = typer.Option(None, "--ca-bundle", metavar="PATH", dir_okay=False,
+                         help="PEM file to check an https model server's certificate against (its own "
+                              "certificate or its CA) \\[default: the system's, or $SSL_CERT_FILE].")
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress display.")
 
 

@@ -68,7 +68,7 @@ class Artifact(Protocol):
 
 # The built-in artifacts, in the order a story is made (each may read what the ones before it
 # made): modules with an ``ARTIFACT``, imported when a story first needs them.
-BUILTIN = ("dreamflow_cli.output.pictures", "dreamflow_cli.output.text")
+BUILTIN = ("dreamflow_cli.output.pictures.artifact", "dreamflow_cli.output.book.artifact", "dreamflow_cli.output.text")
 _REGISTERED: dict[str, Artifact] = {}
 
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from dreamflow_cli import __version__
 from dreamflow_cli.backend.seam import Backend
-from dreamflow_cli.output import artifacts
+from dreamflow_cli.output import artifacts, library
 from dreamflow_cli.output.artifacts import Work
 from dreamflow_cli.output.folder import StoryFolder
 from dreamflow_cli.run.monitor import Watch
@@ -60,6 +60,9 @@ class StoryResult:
             "seed": meta["seed"],
             "checks": meta.get("checks"),  # the content checks of the kept draft, and its score
             "candidates": meta.get("candidates"),  # drafts written, which one was kept, every score
+            # Model servers: per URL, the stories asked of it at once and what it turned out to
+            # take (the backend's learned capacity); None in process.
+            "servers": meta["backend"].get("servers") if isinstance(meta.get("backend"), dict) else None,
         }
 
 
@@ -96,6 +99,7 @@ def write_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch
         folder.write(METADATA_FILE, (json.dumps(metadata, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         story_dir = folder.commit(folder_name(request, now))
     watch.phase("saved")
+    library.refresh(run.settings.out_dir, watch.on_warning)  # the story is saved: a failure here only warns
     return StoryResult(story_dir, composed.story, metadata, _paths(story_dir, work.made.values()))
 
 

@@ -6,8 +6,14 @@ cut stream, malformed data) is retried on the least-busy other endpoint, after a
 ``server_retries`` times at most; the endpoint that failed is left alone for a while. A 429 or 503
 with a Retry-After header keeps that endpoint out for as long as it asks, up to
 RETRY_AFTER_MAX_SECONDS; one that asks for longer is not tried again for that story (another
-endpoint is, else the story fails as when the retries run out). A wrong key or an unknown model
-ends the run at once with a message that says what to fix.
+endpoint is, else the story fails as when the retries run out). A wrong key, an unknown model or
+a redirect to another host ends the run at once with a message that says what to fix.
+
+How many stories each endpoint is given at once is learned (capacity.py): it starts at the
+endpoint's share of --parallel, and a story lost because dreamflow asked too much of a server at
+once (it cut the stream, answered 429/503 or dropped the connection with several in flight) is
+retried without counting against ``server_retries`` while that server's limit goes down; what
+was learned is said once through ``on_notice`` and recorded by ``describe``.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from dreamflow_cli.backend.seam import Generation, Prompt
 from dreamflow_cli.server.chat_prefix import chat_messages, count_message_tokens, estimate, split_prefix, strip_echo
-from dreamflow_cli.server.endpoints import DOWN_MAX_SECONDS, Endpoint, EndpointPool, parse_base_urls
+from dreamflow_cli.server.capacity import Outcome, Ticket, Verdict
+from dreamflow_cli.server.netconf import NetConfigError
+from dreamflow_cli.server.endpoints import DOWN_MAX_SECONDS, Endpoint, EndpointPool, PoolClosed, parse_base_urls, shares
 from dreamflow_cli.settings.profiles import MIN_CTX, Profile, defaults_by_table
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError, UsageError
@@ -32,6 +40,7 @@ from dreamflow_cli.server.client import (
     Client,
     RequestFault,
     ServerFault,
+    SetupFault,
     api_key_from_env,
     serves,
 )
@@ -42,10 +51,15 @@ SERVER_N_CTX = 2048
 # Stories in flight per endpoint by default: one being written while the next one's request is
 # already queued, so a server never idles between stories.
 PARALLEL_PER_ENDPOINT = 2
+# Free retries (capacity events dreamflow caused) per story and server: enough for a server to
+# be learned as one-at-a-time, never an endless loop.
+FREE_RETRIES_PER_ENDPOINT = 2
 BACKOFF_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 8.0
 # The longest a server's Retry-After is waited: as long as a failing endpoint is ever kept out.
 RETRY_AFTER_MAX_SECONDS = DOWN_MAX_SECONDS
+# The whole-reply deadline allows at least this long per token of the budget.
+SECONDS_PER_TOKEN = 1.0
 
 Notice = Callable[[str], None]
 
@@ -128,8 +142,11 @@ class OpenAIBackend:
         return count_message_tokens(chat_messages(prompt.system, prompt.user, prompt.prefix))
 
     def describe(self) -> dict[str, Any]:
+        """story.json's backend block. ``servers``: per URL, the stories asked of it at once,
+        the limit used now, and (once lowered) the lowest and why: what was learned."""
         return {"kind": self.kind, "endpoints": [e.url for e in self.pool.endpoints], "server_model": self.model,
-                "max_parallel": self.max_parallel, "token_counts": "server usage when reported, else estimated"}
+                "max_parallel": self.max_parallel, "servers": self.pool.capacity(),
+                "token_counts": "server usage when reported, else estimated"}
 
     def in_flight(self) -> int:
         return self.pool.in_flight()
@@ -141,6 +158,7 @@ class OpenAIBackend:
 
     def close(self) -> None:
         self._closed.set()
+        self.pool.close()
         self.client.connections.close_all()
 
     def _payload(self, messages: list[dict[str, str]], max_tokens: int, sampling: Mapping[str, float],
@@ -158,64 +176,83 @@ class OpenAIBackend:
         messages = chat_messages(prompt.system, prompt.user, prompt.prefix)
         # The echoed opening costs tokens the story should not lose.
         echo_room = estimate(split_prefix(prompt.prefix).tail) + 2 if prompt.prefix else 0
-        tried: set[str] = set()
-        too_long: set[str] = set()  # asked (Retry-After) to wait past the cap: not again for this story
-        not_before: dict[str, float] = {}  # when each endpoint's Retry-After allows it again (self._clock)
-        last: str | None = None
-        attempts = 0
-        for attempt in range(self.retries + 1):
-            endpoint, wait = self.pool.acquire(avoid=tried)
-            if endpoint.url in too_long:
+        tries = _Tries(free_cap=FREE_RETRIES_PER_ENDPOINT * len(self.pool.endpoints))
+        while True:
+            endpoint, ticket, wait = self._acquire(tries.tried)
+            if endpoint.url in tries.too_long:
                 # The best one left asked for no requests for longer than we wait: fail now, as
                 # when the retries run out, rather than ask it again.
-                self.pool.release(endpoint, ok=None)
+                self.pool.release(endpoint, ticket, Outcome.ABANDONED)
                 break
-            attempts += 1
-            ok: bool | None = None
-            hold: float | None = None
             try:
-                # A fresh endpoint that is up is tried at once; one that failed already (or is
-                # down) only after a backoff, so a restarting server gets a moment, and never
-                # before its Retry-After.
-                if endpoint.url in tried:
-                    pause = backoff_seconds(attempt)
-                else:
-                    pause = min(max(wait, 0.0), backoff_seconds(max(attempt, 1)))
-                pause = max(pause, not_before.get(endpoint.url, 0.0) - self._clock())
-                if pause > 0 and self._sleep(pause):
-                    raise Cancelled("the backend is closed")
+                self._pause(endpoint, wait, tries)
                 generation = self._once(endpoint, messages, prompt, max_tokens, echo_room, sampling, seed, on_token)
-                ok = True
-                return generation
             except ServerFault as fault:
-                ok = False
-                tried.add(endpoint.url)
-                hold = fault.retry_after
-                last = fault.message
-                if hold is not None and hold > self.retry_after_cap:
-                    too_long.add(endpoint.url)
-                    last += f" (it asks for no requests for {hold:.0f} s; dreamflow waits {self.retry_after_cap:g} s at most)"
-                elif hold is not None:
-                    not_before[endpoint.url] = self._clock() + hold
-                    last += f" (it asks to wait {hold:g} s)"
-                others = len(self.pool.endpoints) > len(too_long)
-                if self.on_notice is not None and attempt < self.retries and others:
-                    self.on_notice(f"{last}; trying again"
-                                   f"{' on another server' if len(self.pool.endpoints) > 1 else ''}")
-            except AuthFault as fault:
-                raise ConfigError(f"the server refused the API key ({fault.message})", KEY_HINT) from None
-            except Cancelled:
-                raise DreamflowError("the run was stopped before the story was finished") from None
-            except RequestFault as fault:
-                raise ModelError(f"the server refused the request: {fault.message}",
-                                 "check --model and --ctx against the server's settings") from None
-            finally:
-                self.pool.release(endpoint, ok=ok, error=last if ok is False else None, hold=hold)
-        assert last is not None
-        raise ModelError(f"no model server could write the story after {attempts} "
-                         f"attempt{'s' if attempts != 1 else ''}; last: {last}",
+                verdict = self.pool.release(endpoint, ticket, fault.outcome, error=fault.message,
+                                            hold=fault.retry_after, status=fault.status)
+                if verdict.note is not None and self.on_notice is not None:
+                    self.on_notice(verdict.note)
+                if self._again(endpoint, fault, verdict, tries):
+                    continue
+                break
+            except BaseException as exc:
+                self.pool.release(endpoint, ticket, Outcome.ABANDONED)
+                stop = _stop_error(exc)
+                if stop is None:
+                    raise
+                raise stop from None
+            self.pool.release(endpoint, ticket, Outcome.CLEAN)
+            return generation
+        assert tries.last is not None
+        raise ModelError(f"no model server could write the story after {tries.counted} "
+                         f"attempt{'s' if tries.counted != 1 else ''}; last: {tries.last}",
                          "check that the servers are running (dreamflow doctor --backend openai), or raise "
                          "server_retries / server_timeout")
+
+    def _acquire(self, tried: set[str]) -> tuple[Endpoint, Ticket, float]:
+        """Room on a server (waiting while every one is full)."""
+        try:
+            return self.pool.acquire(avoid=tried)
+        except PoolClosed:
+            raise DreamflowError("the run was stopped before the story was finished") from None
+
+    def _pause(self, endpoint: Endpoint, wait: float, tries: "_Tries") -> None:
+        """A fresh endpoint that is up is tried at once; one that failed already (or is down)
+        only after a backoff, so a restarting server gets a moment, and never before its
+        Retry-After."""
+        if endpoint.url in tries.tried:
+            pause = backoff_seconds(tries.counted)
+        else:
+            pause = min(max(wait, 0.0), backoff_seconds(max(tries.counted, 1)))
+        pause = max(pause, tries.not_before.get(endpoint.url, 0.0) - self._clock())
+        if pause > 0 and self._sleep(pause):
+            raise Cancelled("the backend is closed")
+
+    def _again(self, endpoint: Endpoint, fault: ServerFault, verdict: Verdict, tries: "_Tries") -> bool:
+        """Settle a failed attempt; whether to try again. A story lost to a capacity event
+        dreamflow caused (several in flight to a server that cut, turned away or dropped one) is
+        retried for free, up to ``free_cap`` times per story, and only when the server's
+        Retry-After (if any) is one we wait; anything else counts against server_retries."""
+        hold = fault.retry_after
+        if verdict.free_retry and tries.free < tries.free_cap and (hold or 0.0) <= self.retry_after_cap:
+            tries.free += 1
+            if hold is not None:
+                tries.not_before[endpoint.url] = self._clock() + hold
+            return True
+        tries.counted += 1
+        tries.tried.add(endpoint.url)
+        tries.last = fault.message
+        if hold is not None and hold > self.retry_after_cap:
+            tries.too_long.add(endpoint.url)
+            tries.last += f" (it asks for no requests for {hold:.0f} s; dreamflow waits {self.retry_after_cap:g} s at most)"
+        elif hold is not None:
+            tries.not_before[endpoint.url] = self._clock() + hold
+            tries.last += f" (it asks to wait {hold:g} s)"
+        again = tries.counted <= self.retries
+        others = len(self.pool.endpoints) > len(tries.too_long)
+        if self.on_notice is not None and again and others:
+            self.on_notice(f"{tries.last}; trying again{' on another server' if len(self.pool.endpoints) > 1 else ''}")
+        return again
 
     def _once(self, endpoint: Endpoint, messages: list[dict[str, str]], prompt: Prompt, max_tokens: int,
               echo_room: int, sampling: Mapping[str, float], seed: int,
@@ -239,11 +276,20 @@ class OpenAIBackend:
         pieces = 0
         finish: str | None = None
         usage: Mapping[str, Any] | None = None
-        with contextlib.closing(self.client.stream_chat(endpoint, payload)) as chunks:
+        budget = int(payload["max_tokens"])
+        # A reply may take server_timeout, or a second a token if that is longer, from its first
+        # token on: a server dripping a byte at a time cannot hold a story forever.
+        deadline = max(self.client.timeout, budget * SECONDS_PER_TOKEN)
+        with contextlib.closing(self.client.stream_chat(endpoint, payload, deadline=deadline)) as chunks:
             for chunk in chunks:
                 usage = chunk.usage or usage
                 finish = finish or chunk.finish_reason
                 if chunk.content:
+                    if pieces >= budget:
+                        # A server that ignores max_tokens (or streams without end) stops at
+                        # the budget, as a model does; closing() hangs up on it.
+                        finish = "length"
+                        break
                     if not parts:
                         first = time.perf_counter() - started
                     parts.append(chunk.content)
@@ -266,6 +312,34 @@ class OpenAIBackend:
                           usage=dict(usage) if usage else None, endpoint=endpoint.url)
 
 
+@dataclass
+class _Tries:
+    """One story's attempts: those that count against server_retries, the free ones (capacity
+    events dreamflow caused), and what each server said."""
+
+    free_cap: int
+    counted: int = 0
+    free: int = 0
+    last: str | None = None
+    tried: set[str] = field(default_factory=set)  # failed for this story (counted)
+    too_long: set[str] = field(default_factory=set)  # asked (Retry-After) to wait past the cap
+    not_before: dict[str, float] = field(default_factory=dict)  # when each one's Retry-After allows it again
+
+
+def _stop_error(exc: BaseException) -> DreamflowError | None:
+    """What a failure that no retry can help becomes (None: it passes through as it is)."""
+    if isinstance(exc, AuthFault):
+        return ConfigError(f"the server refused the API key ({exc.message})", KEY_HINT)
+    if isinstance(exc, SetupFault):
+        return ConfigError(exc.message, exc.hint or "check --base-url")
+    if isinstance(exc, Cancelled):
+        return DreamflowError("the run was stopped before the story was finished")
+    if isinstance(exc, RequestFault):
+        return ModelError(f"the server refused the request: {exc.message}",
+                          "check --model and --ctx against the server's settings")
+    return None
+
+
 def continuation_budget(parts: Sequence[str], echo_chars: int, max_tokens: int) -> tuple[int, int, bool]:
     """The request allowed room for the echoed opening; a model that did not echo it could
     overrun the story's budget by that much. Counting a streamed piece as a token (servers send
@@ -286,20 +360,33 @@ def _usage_int(usage: Mapping[str, Any] | None, key: str, fallback: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else fallback
 
 
-def probe(client: Client, endpoints: Sequence[Endpoint], timeout: float = PROBE_TIMEOUT
-          ) -> tuple[dict[str, list[str] | None], dict[str, str]]:
+def probe(client: Client, endpoints: Sequence[Endpoint], timeout: float = PROBE_TIMEOUT, *,
+          sleep: Callable[[float], Any] = time.sleep) -> tuple[dict[str, list[str] | None], dict[str, str]]:
     """Ask each endpoint for its models, all at once. Returns (models by URL for those that
     answered — None when an endpoint has no model list —, error by URL for those that did not).
-    A refused key raises ConfigError: every later request would be refused as well."""
+    A 429/503 whose Retry-After is one dreamflow waits is waited once and asked again. A refused
+    key or a redirect elsewhere raises ConfigError: every later request would fare the same."""
     offered: dict[str, list[str] | None] = {}
     errors: dict[str, str] = {}
-    auth: list[str] = []
+    fatal: list[DreamflowError] = []
+
+    def ask(endpoint: Endpoint) -> list[str]:
+        try:
+            return client.list_models(endpoint, timeout=min(timeout, client.timeout))
+        except ServerFault as fault:
+            wait = fault.retry_after
+            if fault.outcome is not Outcome.BUSY or wait is None or wait > RETRY_AFTER_MAX_SECONDS:
+                raise
+            sleep(wait)
+            return client.list_models(endpoint, timeout=min(timeout, client.timeout))
 
     def one(endpoint: Endpoint) -> None:
         try:
-            offered[endpoint.url] = client.list_models(endpoint, timeout=min(timeout, client.timeout))
-        except AuthFault as fault:
-            auth.append(fault.message)
+            offered[endpoint.url] = ask(endpoint)
+        except (AuthFault, SetupFault) as fault:
+            error = _stop_error(fault)
+            assert error is not None
+            fatal.append(error)
         except RequestFault as fault:
             if fault.status == 404:
                 offered[endpoint.url] = None  # no /models route: the chat request will tell
@@ -313,8 +400,8 @@ def probe(client: Client, endpoints: Sequence[Endpoint], timeout: float = PROBE_
         t.start()
     for t in threads:
         t.join()
-    if auth:
-        raise ConfigError(f"the server refused the API key ({auth[0]})", KEY_HINT)
+    if fatal:
+        raise fatal[0]
     return offered, errors
 
 
@@ -357,7 +444,17 @@ def prepare_server(settings: Settings, env: Mapping[str, str] | None = None) -> 
 
 
 def _client(settings: Settings, env: Mapping[str, str] | None) -> Client:
-    return Client(api_key=api_key_from_env(env), timeout=settings.server_timeout)
+    """``env``: where the API key and the proxy variables are read (None: the environment)."""
+    return make_client(settings, env, timeout=settings.server_timeout)
+
+
+def make_client(settings: Settings, env: Mapping[str, str] | None, *, timeout: float) -> Client:
+    bundle = str(settings.ca_bundle) if settings.ca_bundle else None
+    try:
+        return Client(api_key=api_key_from_env(env), timeout=timeout, ca_bundle=bundle, env=env)
+    except NetConfigError as exc:
+        raise ConfigError(str(exc), "give the path of a PEM file with the server's certificate or its CA "
+                                    "(--ca-bundle, DREAMFLOW_CA_BUNDLE or ca_bundle in the config)") from None
 
 
 def open_openai_backend(settings: Settings, *, plan: ServerPlan | None = None, parallel: int | None = None,
@@ -367,7 +464,8 @@ def open_openai_backend(settings: Settings, *, plan: ServerPlan | None = None, p
     """A backend ready to write stories (``plan`` from ``prepare_server``, else settled here).
     ``sleep`` and ``clock`` are the backend's pauses between attempts, for tests."""
     plan = plan or prepare_server(settings, env)
-    pool = EndpointPool(plan.endpoints)
+    stories = parallel if isinstance(parallel, int) else default_parallel(len(plan.endpoints))
+    pool = EndpointPool(plan.endpoints, asked=shares(stories, len(plan.endpoints)))
     for endpoint in plan.endpoints:
         if endpoint.url in plan.unreachable:
             pool.mark_down(endpoint, plan.unreachable[endpoint.url])

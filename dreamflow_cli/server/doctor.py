@@ -1,5 +1,6 @@
 """`dreamflow doctor` with the openai backend: is each model server reachable, does it serve the
-model, and how fast does it answer a tiny request? One check per question per endpoint.
+model, how fast does it answer a tiny request, and does it write two stories at once? One check
+per question per endpoint.
 
 The decisions (``*_check``) are pure functions of what the server said, so each verdict is
 tested without a server; ``endpoint_checks`` asks the servers (all at once) and calls them.
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from dreamflow_cli.doctor.checks import FAIL, PASS, SKIP, WARN, Check
 from dreamflow_cli.doctor.report import Machine, Report
 from dreamflow_cli.settings.table import Settings
+from dreamflow_cli.server.backend import make_client
 from dreamflow_cli.server.endpoints import Endpoint, parse_base_urls
 from dreamflow_cli.errors import ConfigError
 from dreamflow_cli.server.client import (
@@ -23,14 +25,17 @@ from dreamflow_cli.server.client import (
     Client,
     ClientFault,
     RequestFault,
-    api_key_from_env,
+    SetupFault,
     serves,
 )
+from dreamflow_cli.server.overlap import OverlapVerdict, classify, measure
 
 # A tiny request slower than this means stories will crawl (or the server is swamped).
 SLOW_FIRST_TOKEN_SECONDS = 10.0
 TINY_MAX_TOKENS = 8
 START_HINT = "start the server (README: \"Running against a model server\"), or fix --base-url"
+CUTS_HINT = ("llama-cpp-python: start it with --interrupt_requests False to queue instead; dreamflow learns "
+             "this during a batch too, and sends that server one story at a time")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class EndpointReading:
     total_seconds: float | None = None
     tokens: int = 0
     completion_error: str | None = None
+    setup_hint: str | None = None  # the base URL or network settings need fixing (a redirect elsewhere)
+    overlap: OverlapVerdict | None = None  # the two-request probe; None: not run
 
 
 def reach_check(r: EndpointReading) -> Check:
@@ -50,7 +57,7 @@ def reach_check(r: EndpointReading) -> Check:
     if r.auth_failed:
         return Check(name, FAIL, f"refused the API key: {r.error}", KEY_HINT)
     if r.error is not None:
-        return Check(name, FAIL, r.error, START_HINT)
+        return Check(name, FAIL, r.error, r.setup_hint or START_HINT)
     listed = "no model list" if r.models is None else f"{len(r.models)} model(s)"
     return Check(name, PASS, f"reachable, {listed}")
 
@@ -86,18 +93,43 @@ def latency_check(r: EndpointReading) -> Check:
     return Check(name, PASS, detail)
 
 
+def parallel_check(r: EndpointReading) -> Check:
+    """What the two-request probe found: how many stories this server usefully takes at once."""
+    name = f"server parallelism {r.url}"
+    v = r.overlap
+    if v is None:
+        return Check(name, SKIP, "the tiny request above did not succeed")
+    said = f"sent two tiny requests at once: it {v.detail}"
+    if v.kind == "overlaps":
+        return Check(name, PASS, said + "; give it --parallel 2 or more")
+    if v.kind == "waits":
+        return Check(name, PASS, said + "; one story at a time, the next one queued there")
+    if v.kind == "cuts":
+        return Check(name, WARN, said + "; one story at a time", CUTS_HINT)
+    if v.kind == "turns-away":
+        return Check(name, WARN, said + "; one story at a time at this load",
+                     "dreamflow sends fewer stories at once to a server that turns them away")
+    return Check(name, SKIP, f"sent two tiny requests at once, and could not tell: {v.detail}")
+
+
+def _model_to_ask(models: list[str] | None, model: str | None) -> str | None:
+    return model or (models[0] if models and len(models) == 1 else None)
+
+
 def read_endpoint(client: Client, endpoint: Endpoint, model: str | None, timeout: float) -> EndpointReading:
     try:
         models = client.list_models(endpoint, timeout=timeout)
     except AuthFault as fault:
         return EndpointReading(endpoint.url, error=fault.message, auth_failed=True)
+    except SetupFault as fault:
+        return EndpointReading(endpoint.url, error=fault.message, setup_hint=fault.hint)
     except RequestFault as fault:
         if fault.status != 404:
             return EndpointReading(endpoint.url, error=fault.message)
         models = None
     except ClientFault as fault:
         return EndpointReading(endpoint.url, error=fault.message)
-    use = model or (models[0] if models and len(models) == 1 else None)
+    use = _model_to_ask(models, model)
     if models is not None and (use is None or not serves(models, use)):
         return EndpointReading(endpoint.url, models=models, completion_error="no model to ask (see above)")
     payload: dict[str, Any] = {"messages": [{"role": "user", "content": "Say goodnight."}], "stream": True,
@@ -129,12 +161,20 @@ def endpoint_checks(settings: Settings, env: Mapping[str, str] | None = None) ->
         return [Check("servers", FAIL, "the openai backend is chosen but no server URL is set",
                       "pass --base-url http://127.0.0.1:8080/v1 (or DREAMFLOW_BASE_URL, or base_url in the config)")]
     timeout = min(settings.server_timeout, 60.0)
-    client = Client(api_key=api_key_from_env(env), timeout=timeout)
+    try:
+        client = make_client(settings, env, timeout=timeout)
+    except ConfigError as exc:
+        return [Check("servers", FAIL, exc.message, exc.hint)]
     model = settings.model
     readings: dict[str, EndpointReading] = {}
 
     def one(endpoint: Endpoint) -> None:
-        readings[endpoint.url] = read_endpoint(client, endpoint, model, timeout)
+        reading = read_endpoint(client, endpoint, model, timeout)
+        if reading.error is None and reading.completion_error is None:
+            # After the tiny request, so the model is warm and the probe is not timing a load.
+            a, b = measure(client, endpoint, _model_to_ask(reading.models, model))
+            reading = replace(reading, overlap=classify(a, b))
+        readings[endpoint.url] = reading
 
     threads = [threading.Thread(target=one, args=(e,), daemon=True) for e in endpoints]
     for t in threads:
@@ -144,7 +184,7 @@ def endpoint_checks(settings: Settings, env: Mapping[str, str] | None = None) ->
     checks: list[Check] = []
     for endpoint in endpoints:
         r = readings[endpoint.url]
-        checks += [reach_check(r), model_check(r, model), latency_check(r)]
+        checks += [reach_check(r), model_check(r, model), latency_check(r), parallel_check(r)]
     return checks
 
 

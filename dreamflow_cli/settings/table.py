@@ -45,7 +45,12 @@ class Settings:
         MemoryMode.AUTO, "DREAMFLOW_LOW_MEMORY", "LOW_MEMORY_MODE", auto=True, kind=bool, check=MemoryMode.of,
         doc="Low-memory profile: true, false, or auto (standard when it fits with headroom).")
     scenes: int = setting(3, "DREAMFLOW_SCENES", low=1, high=8, doc="Scenes (and pictures) per story.")
-    images: bool = setting(True, "DREAMFLOW_IMAGES", doc="Draw one placeholder picture per scene.")
+    images: bool = setting(True, "DREAMFLOW_IMAGES", doc="Draw one picture per scene, showing what it is about.")
+    captions: bool = setting(
+        False, "DREAMFLOW_CAPTIONS",
+        doc="Print each scene's caption in a band on its picture (off: the picture carries only a tiny credit).")
+    book: bool = setting(True, "DREAMFLOW_BOOK", doc="Write book.pdf, a printable picture book of the story.")
+    epub: bool = setting(False, "DREAMFLOW_EPUB", doc="Also write book.epub, the picture book for e-readers.")
     seed: int | None = setting(None, "DREAMFLOW_SEED", low=0, high=2**31 - 1, doc="Sampling seed; unset = random.")
     name: str | None = setting(None, "DREAMFLOW_NAME", doc="Default child's name for the hero.")
     age: int | None = setting(None, "DREAMFLOW_AGE", low=1, high=12, doc="Default child's age (1-12).")
@@ -94,6 +99,10 @@ class Settings:
     server_retries: int = setting(
         3, "DREAMFLOW_SERVER_RETRIES", low=0, high=10,
         doc="New attempts, on another server when there is one, after a server fails mid-story.")
+    ca_bundle: Path | None = setting(
+        None, "DREAMFLOW_CA_BUNDLE",
+        doc="PEM file of the certificates an https model server is checked against (its own, or its CA); "
+            "unset = the system's (or SSL_CERT_FILE).")
 
     # Not keys: what the sources said, and where.
     # Per-profile values from the config file ([standard] / [low_memory] tables).
