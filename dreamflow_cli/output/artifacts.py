@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
+from dreamflow_cli.doctor.checks import Check
 from dreamflow_cli.plan.preflight import NO_MEDIA, MediaNeed
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest
@@ -63,12 +64,39 @@ class Artifact(Protocol):
         """How to need less memory for it: "--video-quality fast, fewer --scenes, or --no-video"."""
         ...
 
+    def check(self, settings: Settings) -> None:
+        """Before the model loads: raise a DreamflowError if the settings ask for it and it cannot
+        be made here (no voice installed, no encoder), so no story is written in vain."""
+        ...
+
+    def doctor(self, settings: Settings) -> list[Check]:
+        """What `dreamflow doctor` says about it: can it run here, and what it needs."""
+        ...
+
     def produce(self, work: Work) -> Made: ...
+
+
+class Plain:
+    """The answers of an artifact that needs nothing special: nothing to check before the model
+    loads, nothing for doctor, no memory of note."""
+
+    def memory_bytes(self, settings: Settings) -> int:
+        return 0
+
+    def memory_hint(self, settings: Settings) -> str:
+        return ""
+
+    def check(self, settings: Settings) -> None:
+        return None
+
+    def doctor(self, settings: Settings) -> list[Check]:
+        return []
 
 
 # The built-in artifacts, in the order a story is made (each may read what the ones before it
 # made): modules with an ``ARTIFACT``, imported when a story first needs them.
-BUILTIN = ("dreamflow_cli.output.pictures.artifact", "dreamflow_cli.output.book.artifact", "dreamflow_cli.output.text")
+BUILTIN = ("dreamflow_cli.output.pictures.artifact", "dreamflow_cli.output.narration.artifact",
+           "dreamflow_cli.output.video.artifact", "dreamflow_cli.output.book.artifact", "dreamflow_cli.output.text")
 _REGISTERED: dict[str, Artifact] = {}
 
 
@@ -102,6 +130,11 @@ def media_need(settings: Settings, beside: frozenset[str] = frozenset()) -> Medi
     if not peak or top is None:
         return NO_MEDIA
     return MediaNeed(peak, f"{top.name} needs ~{human_bytes(peak)}", top.memory_hint(settings), beside)
+
+
+def check_all(settings: Settings) -> None:
+    for artifact in every():
+        artifact.check(settings)
 
 
 def absent_keys() -> dict[str, Any]:

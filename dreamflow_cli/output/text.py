@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from dreamflow_cli.output.artifacts import Made, Work
+from dreamflow_cli.output.artifacts import Made, Plain, Work
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest
 
@@ -13,7 +13,7 @@ STORY_FILE = "story.md"
 
 
 @dataclass(frozen=True)
-class StoryText:
+class StoryText(Plain):
     name: str = "story"
     phase: str = ""  # a few milliseconds: no phase of its own on the display
     absent: Mapping[str, Any] = field(default_factory=lambda: {"story_path": None})

@@ -60,6 +60,7 @@ def prepare(settings: Settings, *, stories: int | None = None, **machine: Any) -
     parallel choice depends on it), None for a single story; ``machine``: readings a test injects
     (the local backend's ``cores`` and ``available``)."""
     entry = registry.get(settings.backend)
+    artifacts.check_all(settings)  # a voice or an encoder missing is said before any model loads
     prepared = entry.prepare(settings, media=artifacts.media_need(settings, beside=_media_beside(stories)), **machine)
     ensure_writable_dir(settings.out_dir, "output folder")
     parallel = entry.parallel(settings.parallel, prepared, stories) if stories is not None else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from dreamflow_cli.output.artifacts import Made, Work
+from dreamflow_cli.output.artifacts import Made, Plain, Work
 from dreamflow_cli.output.pictures import draw, vocabulary
 from dreamflow_cli.output.pictures.plain import png_bytes
 from dreamflow_cli.settings.table import Settings
@@ -52,7 +52,7 @@ def scene_pictures(work: Work, *, captions: bool, scenes: int | None = None,
 
 
 @dataclass(frozen=True)
-class ScenePictures:
+class ScenePictures(Plain):
     name: str = "pictures"
     phase: str = "drawing pictures"
     absent: Mapping[str, Any] = field(default_factory=lambda: {"image_paths": []})
