@@ -52,6 +52,9 @@ class Artifact(Protocol):
     name: str  # "pictures"
     phase: str  # what the live display says while it works: "drawing pictures" ("" for none)
     absent: Mapping[str, Any]  # its --json keys when it was not made: {"image_paths": []}
+    # Made by a child process of its own (narrator, encoder): in a batch it waits for the media
+    # lane, beside the model or after it, as the memory profile says (run/batch.py).
+    child_process: bool
 
     def wanted(self, request: StoryRequest, settings: Settings) -> bool: ...
 
@@ -77,8 +80,10 @@ class Artifact(Protocol):
 
 
 class Plain:
-    """The answers of an artifact that needs nothing special: nothing to check before the model
-    loads, nothing for doctor, no memory of note."""
+    """The answers of an artifact that needs nothing special: made in this process, nothing to
+    check before the model loads, nothing for doctor, no memory of note."""
+
+    child_process = False
 
     def memory_bytes(self, settings: Settings) -> int:
         return 0
@@ -130,6 +135,11 @@ def media_need(settings: Settings, beside: frozenset[str] = frozenset()) -> Medi
     if not peak or top is None:
         return NO_MEDIA
     return MediaNeed(peak, f"{top.name} needs ~{human_bytes(peak)}", top.memory_hint(settings), beside)
+
+
+def needs_lane(request: StoryRequest, settings: Settings) -> bool:
+    """Whether a story of this run has an artifact made by a child process."""
+    return any(a.child_process for a in wanted(request, settings))
 
 
 def check_all(settings: Settings) -> None:

@@ -32,6 +32,9 @@ class RunPlan:
     backend: BackendEntry
     prepared: Prepared
     parallel: ParallelChoice | None = None  # None: one at a time, or as many as the backend does well
+    # The profiles in which a batch makes its media (narration, video) while the model is loaded;
+    # in the others the model is closed first. The preflight counted the memory the same way.
+    media_beside: frozenset[str] = frozenset()
 
     @property
     def profile(self) -> Profile:
@@ -40,6 +43,10 @@ class RunPlan:
     @property
     def memory(self) -> MemoryDecision | None:
         return self.prepared.memory
+
+    @property
+    def media_beside_model(self) -> bool:
+        return self.profile.name in self.media_beside
 
     @property
     def stories_at_once(self) -> int | None:
@@ -61,10 +68,11 @@ def prepare(settings: Settings, *, stories: int | None = None, **machine: Any) -
     (the local backend's ``cores`` and ``available``)."""
     entry = registry.get(settings.backend)
     artifacts.check_all(settings)  # a voice or an encoder missing is said before any model loads
-    prepared = entry.prepare(settings, media=artifacts.media_need(settings, beside=_media_beside(stories)), **machine)
+    beside = _media_beside(stories)
+    prepared = entry.prepare(settings, media=artifacts.media_need(settings, beside=beside), **machine)
     ensure_writable_dir(settings.out_dir, "output folder")
     parallel = entry.parallel(settings.parallel, prepared, stories) if stories is not None else None
-    return RunPlan(settings, entry, prepared, parallel)
+    return RunPlan(settings, entry, prepared, parallel, beside)
 
 
 def _media_beside(stories: int | None) -> frozenset[str]:

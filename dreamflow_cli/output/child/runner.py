@@ -23,6 +23,20 @@ from typing import Any
 from dreamflow_cli.output.child.protocol import KIND_BY_EXIT, temp_path
 
 STOP_GRACE_SECONDS = 5.0
+# Children running now, from any thread: a batch's media lane runs them off the main thread,
+# where no KeyboardInterrupt reaches, so a stopping batch stops them through ``stop_all``.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_all() -> None:
+    """Ask every running child to stop (SIGTERM: each cleans up its temporary files and exits);
+    the thread that started it then sees it fail and removes what is left."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        if proc.poll() is None:
+            proc.terminate()
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,8 @@ def run_child(
         stderr=subprocess.PIPE,
         env=env,
     )
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
     stderr_tail: deque[str] = deque(maxlen=40)
 
     def drain_stderr() -> None:
@@ -133,6 +149,9 @@ def run_child(
         _stop(proc, grace)
         _clean(outputs, proc.pid)
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
     reader.join(timeout=2.0)
     code = proc.returncode
     tail = "\n".join(stderr_tail)

@@ -41,6 +41,7 @@ def missing_packages() -> list[str]:
 
 @dataclass(frozen=True)
 class Narration:
+    child_process = True
     name: str = "narration"
     phase: str = "narrating"
     absent: Mapping[str, Any] = field(default_factory=lambda: {"audio_path": None})

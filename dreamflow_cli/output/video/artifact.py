@@ -43,6 +43,7 @@ def memory_for(settings: Settings) -> int:
 
 @dataclass(frozen=True)
 class Video:
+    child_process = True
     name: str = "video"
     phase: str = "making the video"
     absent: Mapping[str, Any] = field(default_factory=lambda: {"video_path": None, "subtitles_path": None})
