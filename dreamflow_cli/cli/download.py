@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import typer
 
-from dreamflow_cli.model.catalog import CATALOG, DEFAULT_MODEL, find_entry
+from dreamflow_cli.model.catalog import CATALOG, DEFAULT_MODEL, DEFAULT_VOICE, VOICES, find_entry
 from dreamflow_cli.settings.keys import Key
 from dreamflow_cli.settings.load import load_settings
 from dreamflow_cli.errors import ExitStatus, UsageError
@@ -114,8 +114,8 @@ def _choose_target(name: Optional[str], url: Optional[str], sha256: Optional[str
                          "catalog models have their names and checksums pinned")
     entry = find_entry(name or DEFAULT_MODEL)
     if entry is None:
-        raise UsageError(f"no model called {name!r} in the catalog",
-                         f"choose one of {', '.join(e.name for e in CATALOG)} (see --list), or use --url")
+        raise UsageError(f"no model or voice called {name!r} in the catalog",
+                         f"choose one of {', '.join(e.name for e in (*CATALOG, *VOICES))} (see --list), or use --url")
     return target_for_entry(entry, endpoint)
 
 
@@ -141,15 +141,22 @@ def _list_catalog(output: Output) -> None:
     from dreamflow_cli.plan.estimate import estimate_ram_bytes
 
     from dreamflow_cli.model.catalog import recommend_model
+    from dreamflow_cli.output.narration.script import STORY_WORDS_BOUND, narrator_memory_bytes
     from dreamflow_cli.plan.memory import memory_readings
 
     choice = recommend_model(memory_readings().usable)
     rows: list[dict[str, Any]] = []
     for entry in CATALOG:
-        rows.append({"name": entry.name, "file": entry.filename, "size": entry.size or entry.approx_size,
+        rows.append({"name": entry.name, "kind": entry.kind, "file": entry.filename,
+                     "size": entry.size or entry.approx_size,
                      "ram": estimate_ram_bytes(entry) or entry.ram_low_memory,  # None when unknown
                      "license": entry.license, "source": entry.source, "default": entry.name == DEFAULT_MODEL,
                      "description": entry.description, "recommended": entry is choice.entry})
+    for entry in VOICES:
+        rows.append({"name": entry.name, "kind": entry.kind, "file": entry.filename, "size": entry.size,
+                     "ram": narrator_memory_bytes(STORY_WORDS_BOUND), "license": entry.license, "source": entry.source,
+                     "default": entry.name == DEFAULT_VOICE, "description": entry.description, "card": entry.card,
+                     "recommended": False})
     if choice.entry is not None:  # advice, not a result: stdout stays one model a line
         output.note(f"Best for this machine: {choice.entry.name} ({choice.why})")
     if output.as_json:
@@ -163,6 +170,8 @@ def _list_catalog(output: Output) -> None:
         widths = [max(len(c[i]) for c in [columns, *cells]) for i in range(len(columns))]
         for line in [columns, *cells]:
             output.result_line("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
+        for entry in VOICES:
+            output.note(f"{entry.name}: {entry.card}")
         return
     from rich.table import Table
 
@@ -172,6 +181,8 @@ def _list_catalog(output: Output) -> None:
     for line in cells:
         table.add_row(*line)
     output.out().print(table)
+    for entry in VOICES:  # a voice's card: where it comes from, which a licence column cannot say
+        output.out().print(f"{entry.name}: {entry.card}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _report(result: DownloadResult, output: Output) -> None:

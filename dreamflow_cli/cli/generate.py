@@ -41,6 +41,15 @@ def generate(
                                             help=f"Print each scene's caption on its picture {default_help('captions')}."),
     book: Optional[bool] = typer.Option(None, "--book/--no-book", help=f"Write book.pdf, a picture book {default_help('book')}."),
     epub: Optional[bool] = typer.Option(None, "--epub/--no-epub", help=f"Also write book.epub for e-readers {default_help('epub')}."),
+    narrate: Optional[bool] = typer.Option(None, "--narrate/--no-narrate",
+                                           help=f"Read the story aloud into narration.mp3 {default_help('narrate')}."),
+    voice: Optional[str] = typer.Option(None, "--voice", metavar="NAME|PATH",
+                                        help="The narrator's voice: a catalog name or a .onnx file "
+                                             "\\[default: the first installed]."),
+    video: Optional[bool] = typer.Option(None, "--video/--no-video",
+                                         help=f"Make story.mp4 with the narration and subtitles {default_help('video')}."),
+    video_quality: Optional[str] = typer.Option(None, "--video-quality", metavar="fast|high",
+                                                help=f"Video size and smoothness {default_help('video_quality')}."),
     seed: Optional[int] = typer.Option(None, "--seed",
                                        help="Seed for a repeatable story (in a batch: the base of each line's seed)."),
     out: Optional[Path] = options.OUT,
@@ -99,7 +108,8 @@ def _settings_and_request(flags: dict[str, Any]) -> tuple[Settings, StoryRequest
                          "--low-memory/--standard choose yourself")
     given = {key: flags[key] for key in ("name", "age", "theme", "moral", "scenes", "images", "seed", "model",
                                          "models_dir", "memory_check", "repack", "parallel", "gpu_layers", "backend",
-                                         "candidates", "max_tokens", "captions", "book", "epub")}
+                                         "candidates", "max_tokens", "captions", "book", "epub", "narrate", "voice", "video",
+                                         "video_quality")}
     settings = load_settings(
         {**given, "out_dir": flags["out"], "low_memory": AUTO if flags["auto_memory"] else low_memory,
          "n_ctx": flags["ctx"], "n_batch": flags["batch"], "n_threads": flags["threads"],

@@ -121,6 +121,12 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def progress_bar(fraction: float, width: int = 12) -> str:
+    """ "[#####-------]  42%": plain characters, so it reads the same on any terminal."""
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {fraction:4.0%}"
+
+
 def status_line(status: Status) -> Text:
     text = Text()
     if status.batch_total:
@@ -128,14 +134,16 @@ def status_line(status: Status) -> Text:
         text.append(f"story {min(status.batch_done + 1, status.batch_total)}/{status.batch_total}", style="bold")
         text.append(f" (ETA {_duration(eta)})  " if eta is not None else "  ")
     text.append(f"{status.phase:<16}", style="bold cyan")
-    if status.stories:
+    if status.phase_done is not None:  # narrating, encoding, drawing: how far this phase is
+        text.append(f"  {progress_bar(status.phase_done)}")
+    elif status.stories:
         text.append(f"  {status.in_flight} in flight")
         text.append(f"  tokens {sum(story.tokens for story in list(status.stories))}")
         text.append(f"  {status.tokens_per_second():5.1f} tok/s")
     elif status.max_tokens:
         text.append(f"  tokens {status.tokens}/{status.max_tokens}")
         text.append(f"  {status.tokens_per_second():5.1f} tok/s")
-    if status.server:  # a server's memory is not ours to watch
+    if status.server and status.phase_done is None:  # a server's memory is not ours to watch
         text.append(f"  {status.server}", style="green")
         return text
     text.append(f"  RSS {human_bytes(status.rss)}", style="magenta")

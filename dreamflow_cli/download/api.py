@@ -52,6 +52,7 @@ def download(target: Target, dest_dir: Path, *, force: bool = False, options: Do
             present = verified_existing(final, target, report)
             if present is not None:
                 size, digest, sha256_from = present
+                _companions(target, dest_dir, force, options, on_progress, on_notice)
                 return DownloadResult(final, size, digest, target.source, time.monotonic() - started,
                                       False, sha256_from)
         if target.wheels():
@@ -59,5 +60,13 @@ def download(target: Target, dest_dir: Path, *, force: bool = False, options: Do
             resumed = 0
         else:
             size, digest, sha256_from, resumed = HttpDownload(target, final, options, report).run()
+    _companions(target, dest_dir, force, options, on_progress, on_notice)
     return DownloadResult(final, size, digest, target.source, time.monotonic() - started, True,
                           sha256_from, resumed)
+
+
+def _companions(target: Target, dest_dir: Path, force: bool, options: DownloadOptions,
+                on_progress: ProgressCallback | None, on_notice: NoticeCallback | None) -> None:
+    """The files that make ``target`` usable (a voice's config), each by the same rules."""
+    for companion in target.companions:
+        download(companion, dest_dir, force=force, options=options, on_progress=on_progress, on_notice=on_notice)

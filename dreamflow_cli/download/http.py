@@ -394,7 +394,7 @@ class HttpDownload:
     def _check_magic(self, fh: BinaryIO) -> None:
         # Checked as soon as the first bytes arrive, so an HTML error page is not downloaded in full.
         fh.flush()
-        problem = magic_problem(self.part)
+        problem = magic_problem(self.part, final_name=self.target.filename)
         if problem is not None:
             fh.close()
             discard_partial(self.final)

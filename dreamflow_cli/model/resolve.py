@@ -23,6 +23,9 @@ def resolve_model(settings: Settings) -> ResolvedModel:
     if settings.model:
         source = settings.sources.get("model", "default")
         entry = find_entry(settings.model)
+        if entry is not None and entry.kind != "model":
+            raise ModelError(f"{entry.name} is a narrator's voice, not a story model",
+                             f"pass it as --voice {entry.name}, and a model with --model")
         if entry is not None and not Path(settings.model).is_file():
             path = settings.models_dir / entry.filename
             if not path.exists():

@@ -83,14 +83,39 @@ def preflight_advice(profile: str) -> str:
 
 
 @dataclass(frozen=True)
+class MediaNeed:
+    """What a story's media (narration, video, …) add to the memory while they are made: they run
+    one at a time, so the largest of them; and, in a batch, the profiles in which they run while
+    the model is still loaded (in the others the model is closed first)."""
+
+    peak: int = 0
+    what: str = ""  # for messages: "video needs ~180 MB"
+    hint: str = ""  # how to need less: "--video-quality fast, fewer --scenes, or --no-video"
+    beside: frozenset[str] = frozenset()
+
+    def with_model(self, profile: str, model: int) -> int:
+        """The run's peak with the model's ``model`` bytes under ``profile``."""
+        return model + self.peak if profile in self.beside else max(model, self.peak)
+
+
+NO_MEDIA = MediaNeed()
+
+
+@dataclass(frozen=True)
+class _Need:
+    total: int
+
+
+@dataclass(frozen=True)
 class MemoryDecision:
     mode: str  # "auto", "standard" or "low-memory": what was asked for
     profile: str  # what will run
     reason: str
     available: int
-    needed: int  # the estimate for the chosen profile
+    needed: int  # the estimate for the chosen profile, media included
     checked: bool
     fits: bool
+    media: int = 0  # the story's media at their peak (part of ``needed`` as the profile runs them)
 
     @property
     def low_memory(self) -> bool:
@@ -98,32 +123,52 @@ class MemoryDecision:
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "profile": self.profile, "reason": self.reason,
-                "available_bytes": self.available, "estimated_bytes": self.needed,
+                "available_bytes": self.available, "estimated_bytes": self.needed, "media_bytes": self.media,
                 "checked": self.checked, "fits": self.fits}
 
 
 def decide(mode: MemoryMode, estimates: Mapping[str, MemoryEstimate], available: int, *,
-           check: bool = True, headroom: int = DEFAULT_HEADROOM_BYTES) -> MemoryDecision:
+           check: bool = True, headroom: int = DEFAULT_HEADROOM_BYTES, media: MediaNeed = NO_MEDIA) -> MemoryDecision:
     """``estimates`` holds every profile, in order of preference. Auto takes recommend's choice
     (the smallest profile when none fits); any choice that does not fit at all is refused
-    (NotEnoughMemoryError, exit 4) unless ``check`` is off."""
+    (NotEnoughMemoryError, exit 4) unless ``check`` is off. ``media``: what the story's media
+    add, counted with the model as the profile runs them (beside it, or after it)."""
+    needs = {name: _Need(media.with_model(name, estimates[name].total)) for name in profiles.names()}
     if mode.profile is None:
-        rec = recommend({name: estimates[name] for name in profiles.names()}, available, headroom)
+        rec = recommend(needs, available, headroom)
         profile, reason = rec.profile or smallest(), rec.reason
     else:
         profile = mode.profile
-        reason = f"{profile} profile chosen; it needs ~{human_bytes(estimates[profile].total)}, " \
+        reason = f"{profile} profile chosen; it needs ~{human_bytes(needs[profile].total)}, " \
                  f"{human_bytes(available)} available"
-    needed = estimates[profile].total
+    needed, model = needs[profile].total, estimates[profile].total
     fits = needed <= available
     if not fits and check:
-        raise NotEnoughMemoryError(
-            f"not enough memory: {human_bytes(available)} available, the {profile} profile needs "
-            f"~{human_bytes(needed)}", preflight_advice(profile))
+        raise _refusal(profile, model, media, available)
     if not fits:
         reason = f"{profile} profile needs ~{human_bytes(needed)} but only {human_bytes(available)} is " \
                  f"available; loading anyway (--no-memory-check)"
-    return MemoryDecision(mode.value, profile, reason, available, needed, check, fits)
+    return MemoryDecision(mode.value, profile, reason, available, needed, check, fits, media=media.peak)
+
+
+def _refusal(profile: str, model: int, media: MediaNeed, available: int) -> NotEnoughMemoryError:
+    if model <= available:  # the story alone fits: it is the media that do not
+        together = " at the same time" if profile in media.beside else ""
+        return NotEnoughMemoryError(
+            f"not enough memory for the story's media: {human_bytes(available)} available, the {profile} "
+            f"profile needs ~{human_bytes(model)} and the {media.what}{together}",
+            f"drop what does not fit: {media.hint}" if media.hint else preflight_advice(profile))
+    return NotEnoughMemoryError(
+        f"not enough memory: {human_bytes(available)} available, the {profile} profile needs "
+        f"~{human_bytes(model)}", preflight_advice(profile))
+
+
+def media_check(media: MediaNeed, available: int) -> None:
+    """With a model server, only the media run here: refuse them when they cannot fit."""
+    if media.peak > available:
+        raise NotEnoughMemoryError(
+            f"not enough memory for the story's media: {human_bytes(available)} available, the "
+            f"{media.what}", f"drop what does not fit: {media.hint}")
 
 
 def unestimated(mode: MemoryMode, available: int) -> MemoryDecision:

@@ -21,7 +21,9 @@ from dreamflow_cli.settings.table import KEY_BY_NAME
 from dreamflow_cli.backend.seam import Backend, Cancellable
 from dreamflow_cli.errors import DreamflowError, ExitStatus
 from dreamflow_cli.run.monitor import Watch
-from dreamflow_cli.run.pipeline import StoryResult, open_backend, write_story
+from dreamflow_cli.output import artifacts
+from dreamflow_cli.output.child.runner import stop_all
+from dreamflow_cli.run.pipeline import Drafted, StoryResult, draft_story, finish_story, open_backend, write_story
 from dreamflow_cli.run.setup import RunPlan, StoryPlan, plan_story, story_id
 from dreamflow_cli.seeds import line_seed
 
@@ -223,7 +225,7 @@ def run_batch(items: list[BatchItem], run: RunPlan, *, skip_existing: bool, watc
                 if job.story_id in done:
                     yield Outcome(job.item, job.index, "skipped", story_id=job.story_id, story_dir=done[job.story_id])
                 else:
-                    yield writer.write(job)
+                    yield writer.one(job)
             status.batch_done = len(items)
     finally:
         writer.stop()
@@ -235,9 +237,20 @@ def _settled_before(queue: _Queue, status: Any, index: float) -> Iterator[Outcom
         yield queue.early.pop(0)
 
 
+@dataclass(frozen=True)
+class _Handoff:
+    """A story whose text is written, waiting for the media lane."""
+
+    job: _Job
+    drafted: Drafted
+
+
 class _Writer:
     """The batch's worker threads around one backend, wrapped so that a stop reaches every story
-    in flight at its next token."""
+    in flight at its next token; and the media lane, one thread that makes the artifacts a child
+    process makes (narration, video) one story at a time. In the profiles that make media beside
+    the model the lane runs while stories are still being written; in the others (low-memory) it
+    opens only once every story is written and the model is closed, so the two never share RAM."""
 
     def __init__(self, run: RunPlan, backend: Backend, watch: Watch, verbose: bool, jobs: int):
         self.run, self.backend, self.watch, self.verbose = run, backend, watch, verbose
@@ -246,11 +259,15 @@ class _Writer:
         self.workers = max(1, min(run.stories_at_once or backend.max_parallel, jobs))
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="dreamflow-story")
+        self.lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dreamflow-media")
+        self.lane_open = run.media_beside_model
+        self.waiting: list[_Handoff] = []
+        self.model_closed = False
         watch.status.in_flight = 0
         if self.workers > 1:
             watch.phase("writing stories")
 
-    def write(self, job: _Job) -> Outcome:
+    def write(self, job: _Job) -> Outcome | _Handoff:
         # One story on one worker: a batch of one reports straight to the run's own display;
         # parallel stories each keep a private status, summed for the display.
         story_watch = self.watch if self.workers == 1 else self.watch.child()
@@ -258,22 +275,43 @@ class _Writer:
         with self.lock:
             status.in_flight += 1
         try:
+            if artifacts.needs_lane(job.plan.request, self.run.settings):
+                return _Handoff(job, draft_story(job.plan, backend=self.shared, watch=story_watch,
+                                                 verbose=self.verbose))
             result = write_story(job.plan, backend=self.shared, watch=story_watch, verbose=self.verbose,
                                  extra_metadata={"batch_line": job.item.line})
         except DreamflowError as exc:
-            if exc.exit_code == ExitStatus.MEMORY:  # out of memory: the next story would fare no better
-                raise
-            return Outcome(job.item, job.index, "failed", story_id=job.story_id, error=exc.message)
+            return _failed(job, exc)
         finally:
             with self.lock:
                 status.in_flight -= 1
             self.watch.release(story_watch)
         return Outcome(job.item, job.index, "ok", story_id=job.story_id, result=result, story_dir=result.story_dir)
 
+    def finish(self, handoff: _Handoff) -> Outcome:
+        """In the media lane: the story's artifacts, story.json, the folder committed."""
+        job = handoff.job
+        story_watch = self.watch if self.workers == 1 and self.lane_open else self.watch.child()
+        try:
+            result = finish_story(handoff.drafted, watch=story_watch, extra_metadata={"batch_line": job.item.line})
+        except DreamflowError as exc:
+            return _failed(job, exc)
+        finally:
+            self.watch.release(story_watch)
+        return Outcome(job.item, job.index, "ok", story_id=job.story_id, result=result, story_dir=result.story_dir)
+
+    def one(self, job: _Job) -> Outcome:
+        """A story on this thread, start to end (a repeat settled after the rest of the batch)."""
+        if self.model_closed:
+            self._reopen()
+        outcome = self.write(job)
+        return self.finish(outcome) if isinstance(outcome, _Handoff) else outcome
+
     def all(self, queue: _Queue, done: dict[str, Path]) -> Iterator[Outcome]:
         """Every job owed, reported as it finishes, with the early lines in their places."""
         status = self.watch.status
         pending = {self.pool.submit(self.write, job): job.index for job in queue.jobs}
+        writing = set(pending)
         while pending:
             try:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -284,21 +322,60 @@ class _Writer:
                 self.backend.interrupt()
                 for future in sorted(pending, key=pending.__getitem__):
                     if future.done() and not future.cancelled() and future.exception() is None:
-                        yield future.result()
+                        outcome = future.result()
+                        if isinstance(outcome, Outcome):  # a handoff's story is not on disk yet
+                            yield outcome
                 raise
             for future in sorted(finished, key=pending.__getitem__):
-                del pending[future]
+                index = pending.pop(future)
+                writing.discard(future)
                 outcome = future.result()  # re-raises out-of-memory and interrupts
+                if isinstance(outcome, _Handoff):
+                    self._to_lane(outcome, pending, index)
+                    continue
                 status.batch_done += 1
                 if outcome.story_id and outcome.story_dir:
                     done[outcome.story_id] = outcome.story_dir
                 yield outcome
+            if not writing and self.waiting:
+                self._open_lane(pending)
             yield from _settled_before(queue, status, min(pending.values(), default=float("inf")))
+
+    def _to_lane(self, handoff: _Handoff, pending: dict[Any, int], index: int) -> None:
+        if self.lane_open:
+            pending[self.lane.submit(self.finish, handoff)] = index
+        else:
+            self.waiting.append(handoff)
+
+    def _open_lane(self, pending: dict[Any, int]) -> None:
+        """Every story is written: close the model, then make the media, in the stories' order."""
+        self.backend.close()
+        self.model_closed = True
+        self.lane_open = True
+        self.watch.phase("making media")
+        for handoff in sorted(self.waiting, key=lambda h: h.job.index):
+            pending[self.lane.submit(self.finish, handoff)] = handoff.job.index
+        self.waiting.clear()
+
+    def _reopen(self) -> None:
+        self.backend = open_backend(self.run, verbose=self.verbose, parallel=1, on_warning=self.watch.on_warning)
+        self.shared = Cancellable(self.backend, self.cancel)
+        self.model_closed = False
 
     def stop(self) -> None:
         # A no-op after a full batch; otherwise stories in flight stop at their next token, or
-        # sooner where a call can be waiting on something else (a server's reply).
+        # sooner where a call can be waiting on something else (a server's reply); a narrator or
+        # an encoder at work in the lane is asked to stop and cleans up after itself.
         self.cancel.set()
         self.backend.interrupt()
+        stop_all()
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self.backend.close()
+        self.lane.shutdown(wait=True, cancel_futures=True)
+        if not self.model_closed:
+            self.backend.close()
+
+
+def _failed(job: _Job, exc: DreamflowError) -> Outcome:
+    if exc.exit_code == ExitStatus.MEMORY:  # out of memory: the next story would fare no better
+        raise exc
+    return Outcome(job.item, job.index, "failed", story_id=job.story_id, error=exc.message)

@@ -18,6 +18,7 @@ from dreamflow_cli.doctor.checks import (FAIL, PASS, Check, dreamflow_env, dir_s
 from dreamflow_cli.doctor.report import Machine, Report, read_machine, report_verdict
 from dreamflow_cli.errors import ConfigError
 from dreamflow_cli.model.catalog import CATALOG, CatalogEntry
+from dreamflow_cli.output import artifacts
 from dreamflow_cli.plan.cpu import CpuSample, read_cpu
 from dreamflow_cli.plan.estimate import estimate_entry
 from dreamflow_cli.settings.load import load_settings
@@ -49,6 +50,8 @@ def run_doctor(flags: Mapping[str, Any], *, config_path: Path | None = None, ver
         entry.doctor(report, settings, readings, verify=verify, load_test=load_test, **probes)
     if report.readings is None:
         report.readings = readings().memory
+    for artifact in artifacts.every():  # narration, video…: can they run here
+        report.checks.extend(artifact.doctor(settings))
     _disk_checks(report, settings)
     report.verdict = report_verdict(report)
     return report

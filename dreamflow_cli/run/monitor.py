@@ -98,7 +98,8 @@ class Status:
 
 
 class MemorySampler:
-    """Keeps ``status.rss``/``available``/``peak_rss`` current while a run is in progress."""
+    """Keeps ``status.rss``/``available``/``peak_rss`` current while a run is in progress: this
+    process and its child processes (narrator, video encoder) together."""
 
     def __init__(self, status: Status, interval: float = SAMPLE_SECONDS, *, watch: "Watch | None" = None):
         self.status = status
@@ -109,7 +110,8 @@ class MemorySampler:
         self._thread = threading.Thread(target=self._run, name="dreamflow-memory", daemon=True)
 
     def sample(self) -> None:
-        rss = self._process.memory_info().rss
+        # With its children: the narrator and the video encoder are dreamflow's own memory too.
+        rss = self._process.memory_info().rss + self._children_rss()
         self.status.rss = rss
         self.status.peak_rss = max(self.status.peak_rss, rss)
         self.status.available = available_bytes()
@@ -120,6 +122,15 @@ class MemorySampler:
                                              self.watch.thresholds, self.watch.warned):
                 self.watch.warned.add(key)
                 self.watch.on_warning(message)
+
+    def _children_rss(self) -> int:
+        total = 0
+        for child in self._process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except (psutil.Error, OSError):
+                continue  # it ended between listing and reading: nothing to add
+        return total
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

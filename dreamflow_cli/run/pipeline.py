@@ -78,15 +78,45 @@ def folder_name(request: StoryRequest, now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{slugify(request.prompt)}"
 
 
+@dataclass(frozen=True)
+class Drafted:
+    """A story whose text is written and checked, before any of its files exist: what a batch
+    hands from the model to the media lane (output/artifacts: narration, video)."""
+
+    plan: StoryPlan
+    composed: Composed
+    backend: dict[str, Any]  # the backend's record for story.json, taken while it was open
+    load_seconds: float
+    peak_rss: int
+
+
 def write_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch | None = None,
                 verbose: bool = False, extra_metadata: dict[str, Any] | None = None) -> StoryResult:
     """Write one story. With ``backend`` (a batch) the caller owns it; without it the model is
     loaded here and freed before any artifact is made."""
+    return finish_story(draft_story(plan, backend=backend, watch=watch, verbose=verbose), watch=watch,
+                        extra_metadata=extra_metadata)
+
+
+def draft_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch | None = None,
+                verbose: bool = False) -> Drafted:
+    """The text: drafts written and judged, the best kept. Without ``backend`` the model is loaded
+    here and closed again before this returns."""
     watch = watch or Watch()
+    watch.status.server = plan.run.prepared.label
+    with watch.sampler() as sampler:
+        composed, record, load_seconds = _compose(plan, backend, watch, verbose)
+        return Drafted(plan, composed, record, load_seconds, sampler.peak())
+
+
+def finish_story(drafted: Drafted, *, watch: Watch | None = None,
+                 extra_metadata: dict[str, Any] | None = None) -> StoryResult:
+    """Every artifact of a written story, made in order in one staging folder, then story.json,
+    then the folder committed in one rename: all of it, or nothing."""
+    watch = watch or Watch()
+    plan, composed = drafted.plan, drafted.composed
     run, request = plan.run, plan.request
-    watch.status.server = run.prepared.label
     with watch.sampler() as sampler, StoryFolder(run.settings.out_dir) as folder:
-        composed, backend = _compose(plan, backend, watch, verbose)
         work = Work(composed.story, request, run.settings, plan.seed, folder)
         for artifact in artifacts.wanted(request, run.settings):
             if artifact.phase:
@@ -94,7 +124,7 @@ def write_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch
             work.progress = watch.progress
             work.made[artifact.name] = artifact.produce(work)
         now = datetime.now()
-        metadata = _metadata(plan, composed, backend, sampler.peak(), work.made.values(), now)
+        metadata = _metadata(drafted, max(drafted.peak_rss, sampler.peak()), work.made.values(), now)
         metadata.update(extra_metadata or {})
         folder.write(METADATA_FILE, (json.dumps(metadata, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
         story_dir = folder.commit(folder_name(request, now))
@@ -103,15 +133,18 @@ def write_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch
     return StoryResult(story_dir, composed.story, metadata, _paths(story_dir, work.made.values()))
 
 
-def _compose(plan: StoryPlan, backend: Backend | None, watch: Watch, verbose: bool) -> tuple[Composed, Backend]:
+def _compose(plan: StoryPlan, backend: Backend | None, watch: Watch,
+             verbose: bool) -> tuple[Composed, dict[str, Any], float]:
+    """The kept draft, the backend's record for story.json and its load time."""
     own = backend is None
     if backend is None:
         watch.phase("loading model")
         backend = open_backend(plan.run, verbose=verbose, on_warning=watch.on_warning)
     try:
         watch.phase("writing story")
-        return compose(backend, plan.request, plan.run.settings, plan.seed, watch.status,
-                       on_retry=_retry_notice(watch)), backend
+        composed = compose(backend, plan.request, plan.run.settings, plan.seed, watch.status,
+                           on_retry=_retry_notice(watch))
+        return composed, backend.describe(), backend.load_seconds
     finally:
         if own:
             backend.close()  # free the weights before the artifacts: none of them needs the model
@@ -143,8 +176,8 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
-def _metadata(plan: StoryPlan, composed: Composed, backend: Backend, peak_rss: int, made: Any,
-              now: datetime) -> dict[str, Any]:
+def _metadata(drafted: Drafted, peak_rss: int, made: Any, now: datetime) -> dict[str, Any]:
+    plan, composed = drafted.plan, drafted.composed
     run, request, story, gen = plan.run, plan.request, composed.story, composed.generation
     made = list(made)
     files: dict[str, Any] = {"story": "story.md", "images": []}
@@ -172,10 +205,10 @@ def _metadata(plan: StoryPlan, composed: Composed, backend: Backend, peak_rss: i
         "prompt_tokens": gen.prompt_tokens,
         "generated_tokens": gen.generated_tokens,
         "finish_reason": gen.finish_reason,
-        "backend": backend.describe(),
+        "backend": drafted.backend,
         **({"endpoint": gen.endpoint} if gen.endpoint else {}),
         **({"server_usage": dict(gen.usage)} if gen.usage else {}),
-        "load_seconds": round(backend.load_seconds, 3),
+        "load_seconds": round(drafted.load_seconds, 3),
         "generation_seconds": round(gen.seconds, 3),
         "first_token_seconds": round(gen.first_token_seconds, 3),
         "tokens_per_second": round(gen.tokens_per_second, 2),

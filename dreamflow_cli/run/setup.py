@@ -17,8 +17,10 @@ from typing import Any
 from dreamflow_cli.backend import registry
 from dreamflow_cli.backend.registry import BackendEntry, Prepared
 from dreamflow_cli.files import ensure_writable_dir
+from dreamflow_cli.output import artifacts
 from dreamflow_cli.plan.parallelism import ParallelChoice
 from dreamflow_cli.plan.preflight import MemoryDecision
+from dreamflow_cli.settings import profiles
 from dreamflow_cli.settings.profiles import Profile
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest, prepare_request
@@ -30,6 +32,9 @@ class RunPlan:
     backend: BackendEntry
     prepared: Prepared
     parallel: ParallelChoice | None = None  # None: one at a time, or as many as the backend does well
+    # The profiles in which a batch makes its media (narration, video) while the model is loaded;
+    # in the others the model is closed first. The preflight counted the memory the same way.
+    media_beside: frozenset[str] = frozenset()
 
     @property
     def profile(self) -> Profile:
@@ -38,6 +43,10 @@ class RunPlan:
     @property
     def memory(self) -> MemoryDecision | None:
         return self.prepared.memory
+
+    @property
+    def media_beside_model(self) -> bool:
+        return self.profile.name in self.media_beside
 
     @property
     def stories_at_once(self) -> int | None:
@@ -58,10 +67,21 @@ def prepare(settings: Settings, *, stories: int | None = None, **machine: Any) -
     parallel choice depends on it), None for a single story; ``machine``: readings a test injects
     (the local backend's ``cores`` and ``available``)."""
     entry = registry.get(settings.backend)
-    prepared = entry.prepare(settings, **machine)
+    artifacts.check_all(settings)  # a voice or an encoder missing is said before any model loads
+    beside = _media_beside(stories)
+    prepared = entry.prepare(settings, media=artifacts.media_need(settings, beside=beside), **machine)
     ensure_writable_dir(settings.out_dir, "output folder")
     parallel = entry.parallel(settings.parallel, prepared, stories) if stories is not None else None
-    return RunPlan(settings, entry, prepared, parallel)
+    return RunPlan(settings, entry, prepared, parallel, beside)
+
+
+def _media_beside(stories: int | None) -> frozenset[str]:
+    """The profiles in which a story's media are made while the model is still loaded: a batch's,
+    except in the low-memory profile, which closes the model first (so the two never add up). A
+    single story always closes the model before its media."""
+    if stories is None:
+        return frozenset()
+    return frozenset(name for name in profiles.names() if name != profiles.ProfileName.LOW_MEMORY)
 
 
 def plan_story(request: StoryRequest, run: RunPlan) -> StoryPlan:

@@ -11,14 +11,19 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dreamflow_cli.backend.registry import BackendEntry, Prepared
+from dreamflow_cli.plan.memory import memory_readings
 from dreamflow_cli.plan.parallelism import ParallelChoice
+from dreamflow_cli.plan.preflight import NO_MEDIA, MediaNeed, media_check
 from dreamflow_cli.server.backend import ServerPlan, open_openai_backend, prepare_server
 from dreamflow_cli.server.doctor import server_doctor
 from dreamflow_cli.settings.keys import AUTO
 from dreamflow_cli.settings.table import Settings
 
 
-def prepare(settings: Settings, **_machine: Any) -> Prepared:
+def prepare(settings: Settings, *, media: MediaNeed = NO_MEDIA, **_machine: Any) -> Prepared:
+    """The servers' memory is theirs; the media (narration, video) are made here, so they alone
+    are checked against this machine's memory."""
+    media_check(media, memory_readings().usable)
     plan = prepare_server(settings)
     return Prepared(profile=plan.profile, memory=None,
                     model={"path": None, "size_bytes": None, "name": plan.model, "source": "server"},

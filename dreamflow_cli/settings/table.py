@@ -51,6 +51,19 @@ class Settings:
         doc="Print each scene's caption in a band on its picture (off: the picture carries only a tiny credit).")
     book: bool = setting(True, "DREAMFLOW_BOOK", doc="Write book.pdf, a printable picture book of the story.")
     epub: bool = setting(False, "DREAMFLOW_EPUB", doc="Also write book.epub, the picture book for e-readers.")
+    narrate: bool = setting(
+        False, "DREAMFLOW_NARRATE",
+        doc="Read the story aloud into narration.mp3 with an offline voice (pip install 'dreamflow[voice]').")
+    voice: str | None = setting(
+        None, "DREAMFLOW_VOICE",
+        doc="The narrator's voice: a catalog name (dreamflow download-model --list) or a .onnx file; "
+            "unset = the first voice installed in models_dir.")
+    video: bool = setting(
+        False, "DREAMFLOW_VIDEO",
+        doc="Make story.mp4, the pictures with the narration, and story.vtt subtitles (pip install 'dreamflow[video]').")
+    video_quality: str = setting(
+        "fast", "DREAMFLOW_VIDEO_QUALITY", choices=("fast", "high"),
+        doc="fast: the pictures' own size at 12 frames a second; high: twice the size at 24, smoother and slower.")
     seed: int | None = setting(None, "DREAMFLOW_SEED", low=0, high=2**31 - 1, doc="Sampling seed; unset = random.")
     name: str | None = setting(None, "DREAMFLOW_NAME", doc="Default child's name for the hero.")
     age: int | None = setting(None, "DREAMFLOW_AGE", low=1, high=12, doc="Default child's age (1-12).")

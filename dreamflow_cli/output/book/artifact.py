@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from dreamflow_cli.output.artifacts import Made, Work
+from dreamflow_cli.output.artifacts import Made, Plain, Work
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest
 
@@ -50,7 +50,7 @@ def book_pictures(work: Work) -> _Art:
 
 
 @dataclass(frozen=True)
-class PictureBook:
+class PictureBook(Plain):
     name: str = "book"
     phase: str = "making the book"
     absent: Mapping[str, Any] = field(default_factory=lambda: {"book_path": None, "epub_path": None})
@@ -58,8 +58,11 @@ class PictureBook:
     def wanted(self, request: StoryRequest, settings: Settings) -> bool:
         return settings.book or settings.epub
 
-    def memory_bytes(self, request: StoryRequest, settings: Settings) -> int:
-        return MEMORY_BYTES
+    def memory_bytes(self, settings: Settings) -> int:
+        return MEMORY_BYTES if settings.book or settings.epub else 0
+
+    def memory_hint(self, settings: Settings) -> str:
+        return "--no-book"
 
     def produce(self, work: Work) -> Made:
         story, request = work.story, work.request

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from dreamflow_cli.output.artifacts import Made, Work
+from dreamflow_cli.output.artifacts import Made, Plain, Work
 from dreamflow_cli.output.pictures import draw, vocabulary
 from dreamflow_cli.output.pictures.plain import png_bytes
 from dreamflow_cli.settings.table import Settings
@@ -52,7 +52,7 @@ def scene_pictures(work: Work, *, captions: bool, scenes: int | None = None,
 
 
 @dataclass(frozen=True)
-class ScenePictures:
+class ScenePictures(Plain):
     name: str = "pictures"
     phase: str = "drawing pictures"
     absent: Mapping[str, Any] = field(default_factory=lambda: {"image_paths": []})
@@ -60,8 +60,11 @@ class ScenePictures:
     def wanted(self, request: StoryRequest, settings: Settings) -> bool:
         return request.images
 
-    def memory_bytes(self, request: StoryRequest, settings: Settings) -> int:
-        return MEMORY_BYTES
+    def memory_bytes(self, settings: Settings) -> int:
+        return MEMORY_BYTES if settings.images else 0
+
+    def memory_hint(self, settings: Settings) -> str:
+        return "--no-images"
 
     def produce(self, work: Work) -> Made:
         captions = work.settings.captions
