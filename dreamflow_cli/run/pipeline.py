@@ -22,6 +22,7 @@ from dreamflow_cli.output.folder import StoryFolder
 from dreamflow_cli.run.monitor import Watch
 from dreamflow_cli.run.setup import RunPlan, StoryPlan, story_id
 from dreamflow_cli.story.composer import Composed, compose
+from dreamflow_cli.story.note import story_metadata
 from dreamflow_cli.story.request import StoryRequest
 from dreamflow_cli.story.scenes import slugify
 from dreamflow_cli.story.text import Story
@@ -165,6 +166,8 @@ def _metadata(plan: StoryPlan, composed: Composed, backend: Backend, peak_rss: i
         "sampling": run.settings.sampling(),
         "seed": plan.seed,
         **composed.metadata(),
+        # Saved characters, a sequel's series, the reading level and time, and the parent's note.
+        **story_metadata(request, story, composed.verdict.checks if composed.verdict else ()),
         "prompt_tokens": gen.prompt_tokens,
         "generated_tokens": gen.generated_tokens,
         "finish_reason": gen.finish_reason,

@@ -22,6 +22,7 @@ from dreamflow_cli.plan.preflight import MemoryDecision
 from dreamflow_cli.settings.profiles import Profile
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.story.request import StoryRequest, prepare_request
+from dreamflow_cli.cast.resolve import resolve
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def prepare(settings: Settings, *, stories: int | None = None, **machine: Any) -
 
 
 def plan_story(request: StoryRequest, run: RunPlan) -> StoryPlan:
+    request = resolve(request, run.settings.out_dir)  # --with and --continue (cast/), before the checks
     request = prepare_request(request, run.settings)
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
     return StoryPlan(run, request, seed)
