@@ -57,7 +57,7 @@ def test_a_sequel_keeps_the_child_friends_and_setting_and_records_its_series(run
                                           "folder": Path(first["summary"]["story_dir"]).name,
                                           "title": first["meta"]["title"]}
     assert meta["series"]["hero"] == "a sleepy fox" and meta["series"]["adventure"] in series.SMALL_ADVENTURES
-    assert meta["prompt"].startswith("a sleepy fox, and ")
+    assert meta["prompt"] == "a sleepy fox"  # the hero: what the story must be about
     recap = meta["series"]["recap"]
     assert f"“{first['meta']['title']}”" in recap and "Mia" in recap and "the fox" in recap and "Pip" in recap
     body = second["text"].split("\n\n", 2)[2]  # after the title and the scene heading
@@ -79,7 +79,8 @@ def test_a_third_part_stays_in_the_series_with_a_new_adventure(runner, isolated,
     assert third["meta"]["series"]["id"] == first["meta"]["story_id"] and third["meta"]["series"]["part"] == 3
     assert third["meta"]["series"]["hero"] == "a sleepy fox"  # not "a sleepy fox, and …, and …"
     assert third["meta"]["series"]["adventure"] == "a picnic by the pond"  # the prompt is tonight's adventure
-    assert third["meta"]["prompt"] == "a sleepy fox, and a picnic by the pond"
+    assert third["meta"]["prompt"] == "a sleepy fox"
+    assert "Tonight they have a new small adventure: a picnic by the pond." in teller.prompts[-1].user
 
 
 def test_continue_by_story_id_or_folder_name(runner, isolated, teller):
@@ -166,6 +167,28 @@ def test_the_judge_penalises_a_copy():
     assert not copy.checks[-1].passed and copy.score <= fresh.score - 30
 
 
+def test_story_ids_of_plain_stories_are_what_they_were_before_characters_and_sequels(isolated):
+    # --skip-existing must still know the stories written before these request fields existed.
+    import dataclasses
+    import hashlib
+
+    from dreamflow_cli.run.setup import story_id
+    from dreamflow_cli.settings.load import load_settings
+    from dreamflow_cli.story.request import LATER_FIELDS, Character, StoryRequest
+    from tests.helpers.fakes import fake_run
+
+    run = fake_run(load_settings({}, env={}))
+    request = StoryRequest("a sleepy fox", name="Mia", age=5, seed=3)
+    before = {k: getattr(request, k) for k in ("prompt", "name", "age", "scenes", "images", "seed", "theme", "moral")}
+    identity = {"request": before, **run.prepared.identity, "profile": run.profile.as_dict(),
+                "sampling": run.settings.sampling()}
+    expected = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert story_id(request, run) == expected
+    assert set(LATER_FIELDS) == set(StoryRequest.__dataclass_fields__) - set(before)
+    with_pip = dataclasses.replace(request, characters=(Character("Pip", "owl"),))
+    assert story_id(with_pip, run) != expected and story_id(dataclasses.replace(request, minutes=1), run) != expected
+
+
 def test_find_story_prefers_the_newest_folder_with_an_id(tmp_path):
     for name in ("20260101-000000-a", "20260102-000000-a"):
         (tmp_path / name).mkdir()
@@ -173,3 +196,24 @@ def test_find_story_prefers_the_newest_folder_with_an_id(tmp_path):
     assert series.find_story("cd" * 8, tmp_path).name == "20260102-000000-a"
     with pytest.raises(UsageError):
         series.find_story("ef" * 8, tmp_path)
+
+
+def test_a_series_on_the_real_model(runner, isolated, models_dir):
+    """The real SmolLM2: a first story with a saved character, then its sequel at one minute."""
+    assert invoke(runner, "characters", "add", "Pip", "--kind", "owl", "--trait", "hoots softly").exit_code == 0
+    common = ("--models-dir", str(models_dir), "--no-images", "--json", "--threads", "1")
+    first = invoke(runner, "generate", "a sleepy dragon who counts the stars", "--name", "Mia", "--age", "5",
+                   "--with", "Pip", "--seed", "3", *common)
+    assert first.exit_code == 0, first.stderr
+    one = json.loads(first.stdout)
+    second = invoke(runner, "generate", "--continue", one["story_dir"], "--minutes", "1", "--seed", "4", *common)
+    assert second.exit_code == 0, second.stderr
+    two = json.loads(second.stdout)
+    meta = json.loads(Path(two["metadata_path"]).read_text())
+    assert meta["series"]["part"] == 2 and meta["characters"][0]["kind"] == "owl" and meta["name"] == "Mia"
+    assert meta["max_tokens_effective"] <= 169 and meta["reading_minutes"] > 0
+    text = (Path(two["story_dir"]) / "story.md").read_text()
+    assert "Pip the owl" in text and meta["series"]["recap"] in text
+    previous = series.read_previous(Path(one["story_dir"]))
+    assert overlap(text, previous.sentences) <= 0.2
+    assert set(meta["parent_note"]) >= {"reading_level", "words", "minutes", "characters", "changed_by_checks", "text"}

@@ -31,7 +31,7 @@ def rates(which: str, flagged=is_distressing) -> tuple[float, float]:
 
 def test_the_sentence_set_is_what_readme_says():
     dev, held_out = rows("dev"), rows("held-out")
-    assert (len(dev[0]), len(dev[1]), len(held_out[0]), len(held_out[1])) == (166, 167, 20, 20)
+    assert (len(dev[0]), len(dev[1]), len(held_out[0]), len(held_out[1])) == (186, 187, 20, 20)
 
 
 def test_threats_the_rules_were_written_against_are_caught_and_look_alikes_pass():
@@ -42,7 +42,7 @@ def test_threats_the_rules_were_written_against_are_caught_and_look_alikes_pass(
 def test_sentences_written_after_the_rules_froze():
     # The honest number: phrases generalise only so far (README gives the rates of every round).
     caught, flagged = rates("held-out")
-    assert caught >= 0.25 and flagged <= 0.10, (caught, flagged)
+    assert caught >= 0.70 and flagged <= 0.10, (caught, flagged)
 
 
 @pytest.mark.parametrize("sentence", [

@@ -11,7 +11,6 @@ from dreamflow_cli.cast import series, store
 from dreamflow_cli.cast.characters import MAX_PER_STORY
 from dreamflow_cli.errors import UsageError
 from dreamflow_cli.story.request import StoryRequest
-from dreamflow_cli.story.text import MAX_PROMPT_CHARS
 
 
 def resolve(request: StoryRequest, out_dir: Path, characters_file: Path | None = None) -> StoryRequest:
@@ -31,18 +30,14 @@ def resolve(request: StoryRequest, out_dir: Path, characters_file: Path | None =
 
 
 def continued(request: StoryRequest, previous: series.Previous, added: tuple) -> StoryRequest:
-    """The next part after ``previous``: the same child, age and setting (the story's own, not
+    """The next part after ``previous``: the same child, age, setting and hero (the story's own, not
     today's defaults), last time's characters with ``added``, and the request's prompt as tonight's
     adventure (one of series.SMALL_ADVENTURES when it has none)."""
     companions = series.companions(previous, added)
     adventure = " ".join(request.prompt.split()).rstrip(".!?") or None
     sequel = series.sequel(previous, adventure, companions)
-    prompt = f"{sequel.hero}, and {sequel.adventure}"
-    if len(prompt) > MAX_PROMPT_CHARS:
-        room = MAX_PROMPT_CHARS - len(sequel.hero) - len(", and ")
-        raise UsageError(f"the sequel's prompt (the hero and tonight's adventure) is {len(prompt)} characters long; "
-                         f"the limit is {MAX_PROMPT_CHARS}", f"describe tonight's adventure in at most {max(room, 1)} "
-                                                             "characters")
-    return dataclasses.replace(request, prompt=prompt, name=previous.name or request.name,
+    # The prompt stays the hero ("a sleepy dragon who counts the stars"): what the story must be
+    # about (the on-subject check) and its title; tonight's adventure is asked for in its own line.
+    return dataclasses.replace(request, prompt=sequel.hero, name=previous.name or request.name,
                                age=previous.age if previous.age is not None else request.age,
                                theme=previous.theme or request.theme, characters=companions, sequel=sequel)

@@ -92,8 +92,9 @@ def generate(
 def _settings_and_request(flags: dict[str, Any]) -> tuple[Settings, StoryRequest]:
     from dreamflow_cli.story.request import StoryRequest
 
-    continues = flags["continue_from"] is not None and flags["prompts_file"] is None  # a sequel may omit the prompt
-    if (flags["prompt"] is None) == (flags["prompts_file"] is None) and not (continues and flags["prompt"] is None):
+    prompt, source = flags["prompt"], flags["prompts_file"]
+    if (prompt is not None and source is not None) or (prompt is None and source is None
+                                                       and flags["continue_from"] is None):  # a sequel needs none
         raise UsageError("give either a prompt or --prompts-file, not both and not neither",
                          'e.g. dreamflow generate "a sleepy dragon", or --prompts-file prompts.txt')
     low_memory = flags["low_memory"]

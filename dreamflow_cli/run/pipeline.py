@@ -23,6 +23,7 @@ from dreamflow_cli.run.monitor import Watch
 from dreamflow_cli.run.setup import RunPlan, StoryPlan, story_id
 from dreamflow_cli.story.composer import Composed, compose
 from dreamflow_cli.story.note import story_metadata
+from dreamflow_cli.story.readability import warm_up
 from dreamflow_cli.story.request import StoryRequest
 from dreamflow_cli.story.scenes import slugify
 from dreamflow_cli.story.text import Story
@@ -102,6 +103,7 @@ def write_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch
 
 def _compose(plan: StoryPlan, backend: Backend | None, watch: Watch, verbose: bool) -> tuple[Composed, Backend]:
     own = backend is None
+    warm_up()  # the reading-level library loads while the model does (story/readability.py)
     if backend is None:
         watch.phase("loading model")
         backend = open_backend(plan.run, verbose=verbose, on_warning=watch.on_warning)

@@ -21,7 +21,7 @@ from dreamflow_cli.plan.parallelism import ParallelChoice
 from dreamflow_cli.plan.preflight import MemoryDecision
 from dreamflow_cli.settings.profiles import Profile
 from dreamflow_cli.settings.table import Settings
-from dreamflow_cli.story.request import StoryRequest, prepare_request
+from dreamflow_cli.story.request import LATER_FIELDS, StoryRequest, prepare_request
 from dreamflow_cli.cast.resolve import resolve
 
 
@@ -76,7 +76,8 @@ def story_id(request: StoryRequest, run: RunPlan) -> str:
     """Same prompt, options, seed, model and profile → same id; `--skip-existing` relies on it.
     (An unseeded story has no fixed text, but a rerun still owes it only once.)"""
     identity = {
-        "request": {k: getattr(request, k) for k in StoryRequest.__dataclass_fields__},
+        "request": {k: getattr(request, k) for k in StoryRequest.__dataclass_fields__
+                    if k not in LATER_FIELDS or getattr(request, k) not in (None, ())},
         **run.prepared.identity,
         "profile": run.profile.as_dict(),
         "sampling": run.settings.sampling(),

@@ -14,6 +14,7 @@ so it uses textstat's character-based formulas only, which need no download.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,18 @@ def _textstat() -> Any:
     import textstat
 
     return textstat
+
+
+def warm_up() -> None:
+    """Start importing textstat in the background (once), so the first draft's judgement does not
+    wait for it: the import is mostly reading files (NLTK, numpy), which overlaps the model's load."""
+    global _warming
+    if _warming is None:
+        _warming = threading.Thread(target=_textstat, name="dreamflow-textstat", daemon=True)
+        _warming.start()
+
+
+_warming: threading.Thread | None = None
 
 
 def measure(text: str) -> Reading:

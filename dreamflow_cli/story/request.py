@@ -99,6 +99,11 @@ class StoryRequest:
         return tuple(c.name for c in self.characters)
 
 
+# Fields added after story ids were first recorded: a story id counts them only when they are set,
+# so `--skip-existing` still knows the stories written before them (run/setup.story_id).
+LATER_FIELDS = ("minutes", "with_names", "continue_from", "characters", "sequel")
+
+
 def guard_from_settings(settings: Settings) -> Guard:
     return build_guard(settings.guard_level, settings.guard_extra_terms)
 
