@@ -189,6 +189,19 @@ def test_story_ids_of_plain_stories_are_what_they_were_before_characters_and_seq
     assert story_id(with_pip, run) != expected and story_id(dataclasses.replace(request, minutes=1), run) != expected
 
 
+def test_a_hand_edited_series_block_still_continues(tmp_path):
+    folder = tmp_path / "story"
+    folder.mkdir()
+    (folder / "story.md").write_text("# The Fox\n\nLast time, the fox slept. The fox found a leaf.\n")
+    (folder / "story.json").write_text(json.dumps({
+        "story_id": "ab" * 8, "title": "The Fox", "prompt": "a fox", "age": True,
+        "series": {"id": "cd" * 8, "part": "two", "recap": "Last time, the fox slept."}}))
+    previous = series.read_previous(folder)
+    assert previous.sentences == ("The fox found a leaf.",) and previous.age is None
+    nxt = series.sequel(previous, None, ())
+    assert nxt.part == 2 and nxt.series_id == "cd" * 8 and nxt.adventure in series.SMALL_ADVENTURES
+
+
 def test_find_story_prefers_the_newest_folder_with_an_id(tmp_path):
     for name in ("20260101-000000-a", "20260102-000000-a"):
         (tmp_path / name).mkdir()

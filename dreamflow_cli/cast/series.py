@@ -127,7 +127,8 @@ def sequel(previous: Previous, adventure: str | None, companions: tuple[Characte
     """The next part after ``previous``: its series, part number, recap line and adventure."""
     series = previous.series or {}
     series_id = str(series.get("id") or previous.story_id)
-    part = int(series.get("part") or 1) + 1
+    last_part = series.get("part")
+    part = (last_part if isinstance(last_part, int) and not isinstance(last_part, bool) and last_part > 0 else 1) + 1
     hero = str(series.get("hero") or story_subject(previous.prompt))
     if not adventure:
         last = series.get("adventure")

@@ -18,8 +18,8 @@ characters_app = typer.Typer(help="Save characters who come back in stories (gen
 @characters_app.command("add")
 def characters_add(
     name: str = typer.Argument(..., help="What the character is called, e.g. Pip."),
-    kind: str = typer.Option(..., "--kind", help="What it is, e.g. dragon or \"little grey rabbit\" (pictures draw it)."),
-    traits: Optional[list[str]] = typer.Option(None, "--trait", help="What it is like, e.g. \"counts the stars\"; "
+    kind: str = typer.Option(..., "--kind", metavar="KIND", help="What it is, e.g. dragon or \"little grey rabbit\" (pictures draw it)."),
+    traits: Optional[list[str]] = typer.Option(None, "--trait", metavar="TEXT", help="What it is like, e.g. \"counts the stars\"; "
                                                                      "repeat for more."),
     replace: bool = typer.Option(False, "--replace", help="Change a character already saved under this name."),
     quiet: bool = options.QUIET,
