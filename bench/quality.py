@@ -4,6 +4,7 @@
     python bench/quality.py --only rates --threads 1   # the content measures (fine under load)
     python bench/quality.py --only speed          # wall time with N candidates vs one draft (quiet machine)
     python bench/quality.py --limit 2 --threads 1  # a quick look
+    python bench/quality.py --only sequels --threads 1  # saved characters and sequels (issue 23; fine under load)
 
 Every gentle prompt is written twice per model, side by side in the same run: once with one draft
 (``candidates = 1``, what dreamflow did before issue 11) and once with the configured number of
@@ -167,6 +168,10 @@ class Row:
     ending_replaced: bool = False
     note: str = ""
     text: str = ""
+    # issue 23: the reading level of the saved story against the age band's range (reading_measures)
+    reading_grade: float = 0.0
+    reading_wps: float = 0.0
+    reading_in_range: bool = False
 
 
 def instructions_for(request: StoryRequest) -> list[str]:
@@ -236,6 +241,7 @@ def run_case(model: Any, settings: Settings, case: Case, profile: str) -> Row:
     checks = judged.get("checks", {})
     row.echo_removed = int(checks.get("no_instruction_echo", {}).get("repairs", 0))
     row.ending_replaced = not checks.get("ending", {}).get("passed", True)
+    reading_measures(row, story.text, case.age)
     return row
 
 
@@ -315,6 +321,7 @@ def totals(rows: list[Row]) -> dict[str, Any]:
         "fk_grade_by_age_band": {b: round(statistics.fmean(g), 1) for b, g in sorted(by_band.items())},
         "stricter_level_words": sum(len(r.strict_words) for r in ok),
         "seconds": round(sum(r.seconds for r in rows), 1),
+        **reading_totals(ok),
     }
 
 
@@ -362,10 +369,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--candidates", type=int, default=Settings().candidates,
                         help="drafts per story for the judged run; each prompt also runs with 1 [default: config]")
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-draft run")
-    parser.add_argument("--only", choices=("rates", "speed"), default=None,
+    parser.add_argument("--only", choices=("rates", "speed", "sequels"), default=None,
                         help="rates: the content measures only (one run with N candidates, all prompts; fine under "
                              "load); speed: the wall-time ratio only (N=1 and N side by side, first 8 prompts "
-                             "unless --limit, SmolLM2 unless --models; needs a quiet machine)")
+                             "unless --limit, SmolLM2 unless --models; needs a quiet machine); sequels: the saved "
+                             "characters and sequel set only (issue 23)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     parser.add_argument("--threads", type=int, default=None, help="override the profile's thread count")
     parser.add_argument("--json", type=Path, default=None, help="also write every row and the totals here")
@@ -448,10 +456,246 @@ def main(argv: list[str] | None = None) -> int:
         label = find_entry(model_name.strip()).name if find_entry(model_name.strip()) else resolved.path.stem
         print(f"model {resolved.path}  sampling {settings.sampling()}  guard {guard_from_settings(settings).level}")
         for profile_name in args.profiles.split(","):
-            all_rows += run_profile(args, settings, resolved, label, profile_name, gentle + hostile, settings_n,
-                                    report)
+            if args.only != "sequels":
+                all_rows += run_profile(args, settings, resolved, label, profile_name, gentle + hostile, settings_n,
+                                        report)
+            if args.only in (None, "sequels"):
+                run_sequel_set(args, settings, resolved, label, profile_name, report)
     print_report(args, report, all_rows)
+    print_sequel_report(report)
     return 0
+
+
+
+# --- issue 23: reading level, saved characters and sequels (a separate set and measures) ---------
+# Run with the rest, or alone with `--only sequels`. Measured on the saved stories:
+# - reading level: textstat's grade (ARI) and words per sentence inside the age band's range
+#   (dreamflow_cli/story/readability.py), for the 32 prompts above;
+# - saved characters (`--with`): every character's name in the saved story, and in the model's own
+#   words (without the opening and recap dreamflow writes, which always name them); no saved name
+#   ever changed by the name check;
+# - sequels: the child's, hero's and companions' names and kinds in the model's own words of each
+#   later part, and the share of its sentences copied from the part before (at most 20%);
+# - the threat sentence set (tests/data/threat_sentences.tsv): threats caught, look-alikes flagged.
+
+def reading_measures(row: Row, text: str, age: int | None) -> None:
+    from dreamflow_cli.story import readability
+
+    reading = readability.measure(text)
+    row.reading_grade, row.reading_wps = round(reading.grade, 1), round(reading.words_per_sentence, 1)
+    row.reading_in_range = readability.in_range(reading, readability.band_for(age))
+
+
+def reading_totals(rows: list[Row]) -> dict[str, Any]:
+    by_band: dict[str, list[Row]] = {}
+    for r in rows:
+        band = "0-4" if (r.case.age or 6) <= 4 else "9-12" if (r.case.age or 6) >= 9 else "5-8"
+        by_band.setdefault(band, []).append(r)
+    spread = {band: {"grade_median": round(statistics.median(r.reading_grade for r in group), 1),
+                     "grade_range": [min(r.reading_grade for r in group), max(r.reading_grade for r in group)],
+                     "words_per_sentence_median": round(statistics.median(r.reading_wps for r in group), 1),
+                     "in_range": pct([r.reading_in_range for r in group])}
+              for band, group in sorted(by_band.items())}
+    return {"reading_level_in_range": pct([r.reading_in_range for r in rows]), "reading_by_age_band": spread}
+
+
+@dataclass(frozen=True)
+class SeriesCase:
+    """A first story with saved characters, then its sequels (``adventures``: each later part's
+    prompt; None lets dreamflow choose a small adventure)."""
+
+    prompt: str
+    name: str
+    age: int
+    characters: tuple[tuple[str, str, tuple[str, ...]], ...]
+    theme: str | None = None
+    seed: int = 1
+    adventures: tuple[str | None, ...] = (None, "a picnic under the trees")
+
+
+SEQUEL_CASES: tuple[SeriesCase, ...] = (
+    SeriesCase("a sleepy dragon who counts the stars", "Mia", 5, (("Pip", "owl", ("hoots softly",)),), seed=3),
+    SeriesCase("a lost kitten finds home", "Leo", 3, (("Bo", "rabbit", ("loves carrots",)),), seed=1),
+    SeriesCase("a whale who sings lullabies", "Oliver", 8, (("Coral", "seahorse", ("is very shy",)),),
+               theme="a calm blue sea", seed=6),
+    SeriesCase("a tiny robot learning to dance", "Sofia", 7, (("Bolt", "puppy", ("wags his tail",)),), seed=7),
+    SeriesCase("a little owl who cannot sleep", "Noah", 6, (("Hazel", "hedgehog", ("collects leaves",)),
+                                                          ("Pebble", "frog", ())), theme="a quiet pine forest", seed=4),
+    SeriesCase("a snail who wants to see the sea", "Theo", 5, (("Dot", "ladybird", ("counts her spots",)),), seed=32),
+    SeriesCase("a bear cub learning to fish", "Finn", 10, (("Splash", "otter", ("tells jokes",)),), seed=34),
+    SeriesCase("a friendly cloud", "Mei", 2, (("Sunny", "bird", ("sings in the morning",)),), seed=10),
+)
+
+
+@dataclass
+class PartRow:
+    model: str
+    profile: str
+    case: SeriesCase
+    part: int
+    outcome: str = "ok"
+    note: str = ""
+    title: str = ""
+    names_in_story: bool = False  # every saved character's name, in the saved story
+    names_in_model_words: bool = False  # … in the model's own words
+    kinds_in_story: bool = False  # every companion's kind and the hero's, in the saved story
+    kinds_in_model_words: bool = False  # … in the model's own words
+    child_in_model_words: bool = False
+    names_altered: list[str] = field(default_factory=list)  # name-check fixes that changed a saved name
+    overlap: float = 0.0  # share of sentences copied from the part before (parts 2+)
+    reading_in_range: bool = False
+    seconds: float = 0.0
+    text: str = ""
+
+
+def _series_request(case: SeriesCase, part: int, previous: Any, settings: Settings) -> StoryRequest:
+    from dreamflow_cli.cast.characters import character
+    from dreamflow_cli.cast.resolve import continued
+
+    cast = tuple(character(n, k, t) for n, k, t in case.characters)
+    first = StoryRequest(case.prompt, name=case.name, age=case.age, scenes=3, images=False, seed=case.seed + part,
+                         theme=case.theme, characters=cast)
+    if previous is None:
+        return prepare_request(first, settings)
+    adventure = case.adventures[min(part - 2, len(case.adventures) - 1)]
+    later = StoryRequest(adventure or "", scenes=3, images=False, seed=case.seed + part)
+    return prepare_request(continued(later, previous, ()), settings)
+
+
+def _previous(request: StoryRequest, composed: Any, part: int) -> Any:
+    import hashlib
+
+    from dreamflow_cli.cast.series import Previous
+    from dreamflow_cli.story.continuity import story_sentences
+
+    sentences = story_sentences(composed.story.text)
+    recap = request.sequel.recap if request.sequel else None
+    if recap and sentences and sentences[0] == recap:
+        sentences = sentences[1:]
+    story_id = hashlib.sha256(f"{request.prompt}|{part}".encode()).hexdigest()[:16]
+    return Previous(Path(f"part-{part}"), story_id, composed.story.title, request.prompt, request.name, request.age,
+                    request.theme, request.characters, request.sequel.as_dict() if request.sequel else None,
+                    tuple(sentences))
+
+
+def _measure_part(row: PartRow, request: StoryRequest, composed: Any, previous: Any) -> None:
+    from dreamflow_cli.story import readability
+    from dreamflow_cli.story.checks import prompt_subjects
+    from dreamflow_cli.story.continuity import overlap
+
+    story, meta = composed.story, composed.metadata()
+    text = " ".join(story.text.split())
+    model_words = text.replace(" ".join(str(meta.get("opening", "")).split()), " ")
+    row.title, row.text = story.title, story.text
+    names = request.character_names()
+    row.names_in_story = all(re.search(rf"\b{re.escape(n)}\b", text) for n in names)
+    row.names_in_model_words = all(re.search(rf"\b{re.escape(n)}\b", model_words) for n in names)
+    row.child_in_model_words = bool(re.search(rf"\b{re.escape(request.name or '')}\b", model_words))
+    hero = prompt_subjects(request.sequel.hero if request.sequel else request.prompt)
+    kinds = [c.kind.split()[-1] for c in request.characters] + list(hero[:1])
+    row.kinds_in_story = all(check_on_subject(text, kind).passed for kind in kinds)
+    row.kinds_in_model_words = all(check_on_subject(model_words, kind).passed for kind in kinds)
+    detail = str((meta.get("checks") or {}).get("checks", {}).get("names", {}).get("detail", ""))
+    row.names_altered = [fix for fix in detail.removeprefix("fixed ").split(", ")
+                         if fix and any(fix.startswith(n + "→") for n in names)]
+    if previous is not None:
+        row.overlap = round(overlap(story.text, previous.sentences), 3)
+    reading = readability.measure(story.text)
+    row.reading_in_range = readability.in_range(reading, readability.band_for(request.age))
+
+
+def run_series(model: Any, settings: Settings, case: SeriesCase, label: str, profile: str) -> list[PartRow]:
+    rows: list[PartRow] = []
+    previous = None
+    for part in range(1, len(case.adventures) + 2):
+        row = PartRow(label, profile, case, part)
+        rows.append(row)
+        started = time.perf_counter()
+        try:
+            request = _series_request(case, part, previous, settings)
+            composed = compose(model, request, settings, request.seed or part, Status())
+        except DreamflowError as exc:
+            row.outcome, row.note = "error", exc.message
+            break
+        row.seconds = time.perf_counter() - started
+        _measure_part(row, request, composed, previous)
+        previous = _previous(request, composed, part)
+    return rows
+
+
+def print_part(row: PartRow) -> None:
+    c = row.case
+    head = f"[{row.model} {row.profile}] series {c.prompt[:40]!r} part {row.part} name={c.name} age={c.age}"
+    if row.outcome != "ok":
+        print(f"{head}\n    {row.outcome}: {row.note}")
+        return
+    print(f"{head}\n    title={row.title!r} names_in_story={yes(row.names_in_story)} "
+          f"names_in_model_words={yes(row.names_in_model_words)} kinds={yes(row.kinds_in_model_words)} "
+          f"child={yes(row.child_in_model_words)} overlap={row.overlap:.0%} altered={row.names_altered or 0} "
+          f"reading_in_range={yes(row.reading_in_range)} {row.seconds:.1f}s")
+
+
+def sequel_totals(rows: list[PartRow]) -> dict[str, Any]:
+    ok = [r for r in rows if r.outcome == "ok"]
+    later = [r for r in ok if r.part > 1]
+    return {
+        "stories": len(ok), "errors": sum(r.outcome != "ok" for r in rows),
+        "with_names_in_saved_story": pct([r.names_in_story for r in ok]),
+        "with_names_in_model_words": pct([r.names_in_model_words for r in ok]),
+        "saved_names_altered": sum(len(r.names_altered) for r in ok),
+        "sequels_keep_names_and_kinds_saved_story": pct([r.names_in_story and r.kinds_in_story for r in later]),
+        "sequels_keep_names_and_kinds_model_words": pct([r.names_in_model_words and r.kinds_in_model_words
+                                                         and r.child_in_model_words for r in later]),
+        "sequels_keep_kinds_model_words": pct([r.kinds_in_model_words for r in later]),
+        "sequel_overlap_max": max((r.overlap for r in later), default=0.0),
+        "sequel_overlap_at_most_20pct": pct([r.overlap <= 0.2 for r in later]),
+        "reading_level_in_range": pct([r.reading_in_range for r in ok]),
+        "median_wall_seconds": round(statistics.median([r.seconds for r in ok]), 2) if ok else 0,
+    }
+
+
+def run_sequel_set(args: argparse.Namespace, settings: Settings, resolved: Any, label: str, profile_name: str,
+                   report: dict[str, Any]) -> None:
+    mode = MemoryMode.LOW_MEMORY if profile_name.strip() in ("low-memory", "low_memory") else MemoryMode.STANDARD
+    flags = {"n_threads": args.threads} if args.threads else {}
+    profile = choose_profile(mode, 2 if args.threads is None else args.threads, {}, flags)
+    model = load_model(resolved.path, profile)
+    rows: list[PartRow] = []
+    try:
+        for case in SEQUEL_CASES[: args.limit or None]:
+            for row in run_series(model, dataclasses.replace(settings, candidates=args.candidates), case, label,
+                                  profile.name):
+                print_part(row)
+                if args.show_text and row.text:
+                    print("    " + row.text.replace("\n", "\n    "))
+                rows.append(row)
+            sys.stdout.flush()
+    finally:
+        model.close()
+    report.setdefault("sequels", {})[f"{label} {profile.name} N={args.candidates}"] = sequel_totals(rows)
+
+
+def threat_set_rates() -> dict[str, Any]:
+    """tests/data/threat_sentences.tsv through the calm-tone check (worries and threat scenes)."""
+    from dreamflow_cli.story.checks import is_distressing
+
+    path = Path(__file__).resolve().parent.parent / "tests" / "data" / "threat_sentences.tsv"
+    sets: dict[str, dict[str, list[bool]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        group, label, _kind, sentence = line.split("\t")
+        sets.setdefault(group, {}).setdefault(label, []).append(is_distressing(sentence))
+    return {group: {"threats_caught": pct(v.get("threat", [])), "look_alikes_flagged": pct(v.get("harmless", []))}
+            for group, v in sets.items()}
+
+
+def print_sequel_report(report: dict[str, Any]) -> None:
+    for name, values in report.get("sequels", {}).items():
+        print(f"  sequels, {name}:")
+        for key, value in values.items():
+            print(f"    {key:44} {value}")
+    print(f"  threat sentences: {threat_set_rates()}")
 
 
 if __name__ == "__main__":

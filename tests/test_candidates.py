@@ -155,7 +155,8 @@ def test_generate_records_the_judge_in_story_json_and_json(runner, models_dir, i
     assert drafts["limit"] == 2 and 1 <= drafts["chosen"] <= drafts["written"] <= 2
     kept = drafts["scores"][drafts["chosen"] - 1]
     assert kept == max(s for s in drafts["scores"] if s is not None) == meta["checks"]["score"]
-    assert set(meta["checks"]["checks"]) == {"on_subject", "no_instruction_echo", "calm_tone", "names", "ending"}
+    assert set(meta["checks"]["checks"]) == {"on_subject", "no_instruction_echo", "calm_tone", "names", "ending",
+                                                "reading_level"}
     assert drafts["stopped_early"] == (meta["checks"]["good_enough"] and drafts["written"] < 2)
     assert summary["checks"] == meta["checks"] and summary["candidates"] == drafts
     assert is_whole_title(summary["title"])

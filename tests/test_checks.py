@@ -273,7 +273,8 @@ def test_judge_scores_a_clean_draft_100_and_passes_all():
               "At last, Mia and the dragon fell asleep.")
     verdict = judge(scenes, prompt="a sleepy dragon who counts the stars", name="Mia", instructions=INSTRUCTIONS)
     assert verdict.score == 100 and verdict.passed_all and not verdict.disqualified
-    assert set(verdict.as_dict()["checks"]) == {"on_subject", "no_instruction_echo", "calm_tone", "names", "ending"}
+    assert set(verdict.as_dict()["checks"]) == {"on_subject", "no_instruction_echo", "calm_tone", "names", "ending",
+                                                    "reading_level"}
 
 
 def test_judge_penalises_and_repairs():

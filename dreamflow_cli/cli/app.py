@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from dreamflow_cli import __version__, signals
+from dreamflow_cli.cli.characters import characters_app
 from dreamflow_cli.cli.config import config_app
 from dreamflow_cli.cli.doctor import doctor
 from dreamflow_cli.cli.download import download_model
@@ -140,6 +141,7 @@ app.command("library")(library)
 app.command("doctor")(doctor)
 app.command("download-model")(download_model)
 app.add_typer(config_app, name="config")
+app.add_typer(characters_app, name="characters")
 
 
 def main() -> None:

@@ -32,6 +32,15 @@ def generate(
     age: Optional[int] = typer.Option(None, "--age", help="The child's age (1-12)."),
     theme: Optional[str] = typer.Option(None, "--theme", help="Where it happens, e.g. \"a snowy forest\"."),
     moral: Optional[str] = typer.Option(None, "--moral", help="A lesson to show gently, e.g. \"sharing\"."),
+    with_names: Optional[list[str]] = typer.Option(None, "--with", metavar="NAME",
+                                                   help="A saved character in the story (dreamflow characters add); "
+                                                        "repeat for more."),
+    continue_from: Optional[str] = typer.Option(None, "--continue", metavar="STORY",
+                                                help="Write the next part of a story (its folder or story_id): the "
+                                                     "same child and friends, a new small adventure (the prompt, if given)."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", metavar="N",
+                                            help="Read-aloud minutes (at 130 words a minute), within the profile's "
+                                                 "max_tokens."),
     candidates: Optional[int] = typer.Option(None, "--candidates", min=1, max=8,
                                              help="Drafts to write at most; the best by the content checks is kept "
                                                   f"{default_help('candidates')}."),
@@ -97,7 +106,9 @@ def generate(
 def _settings_and_request(flags: dict[str, Any]) -> tuple[Settings, StoryRequest]:
     from dreamflow_cli.story.request import StoryRequest
 
-    if (flags["prompt"] is None) == (flags["prompts_file"] is None):
+    prompt, source = flags["prompt"], flags["prompts_file"]
+    if (prompt is not None and source is not None) or (prompt is None and source is None
+                                                       and flags["continue_from"] is None):  # a sequel needs none
         raise UsageError("give either a prompt or --prompts-file, not both and not neither",
                          'e.g. dreamflow generate "a sleepy dragon", or --prompts-file prompts.txt')
     low_memory = flags["low_memory"]
@@ -109,7 +120,7 @@ def _settings_and_request(flags: dict[str, Any]) -> tuple[Settings, StoryRequest
     given = {key: flags[key] for key in ("name", "age", "theme", "moral", "scenes", "images", "seed", "model",
                                          "models_dir", "memory_check", "repack", "parallel", "gpu_layers", "backend",
                                          "candidates", "max_tokens", "captions", "book", "epub", "narrate", "voice", "video",
-                                         "video_quality")}
+                                         "video_quality", "minutes")}
     settings = load_settings(
         {**given, "out_dir": flags["out"], "low_memory": AUTO if flags["auto_memory"] else low_memory,
          "n_ctx": flags["ctx"], "n_batch": flags["batch"], "n_threads": flags["threads"],
@@ -118,7 +129,9 @@ def _settings_and_request(flags: dict[str, Any]) -> tuple[Settings, StoryRequest
         config_path=flags["config"],
     )
     request = StoryRequest(prompt=flags["prompt"] or "", name=settings.name, age=settings.age, scenes=settings.scenes,
-                           images=settings.images, seed=settings.seed, theme=settings.theme, moral=settings.moral)
+                           images=settings.images, seed=settings.seed, theme=settings.theme, moral=settings.moral,
+                           minutes=settings.minutes, with_names=tuple(flags["with_names"] or ()),
+                           continue_from=flags["continue_from"])
     return settings, request
 
 
@@ -129,6 +142,7 @@ def _generate_one(request: StoryRequest, settings: Settings, output: Output, *, 
     run = prepare(settings)
     progress = Progress(output)
     _setup_notes(progress, run)
+    _minutes_note(progress, run, request)
     plan = plan_story(request, run)
     with progress.running():
         result = write_story(plan, watch=_watch(progress, settings), verbose=verbose)
@@ -177,6 +191,15 @@ def _setup_notes(progress: Progress, run: RunPlan) -> None:
             progress.output.note(f"Parallel: {choice.reason}")
 
 
+def _minutes_note(progress: Progress, run: RunPlan, request: StoryRequest) -> None:
+    """Say when the profile cannot fit the --minutes asked for (the story is shorter, not refused)."""
+    from dreamflow_cli.story.request import minutes_note
+
+    note = minutes_note(request.minutes, run.profile.max_tokens, run.profile.name)
+    if note:
+        progress.warn(note)
+
+
 def _read_prompts(source: str) -> str:
     name = "standard input" if source == "-" else f"prompts file {source}"
     try:
@@ -211,6 +234,7 @@ def _generate_batch(source: str, defaults: StoryRequest, settings: Settings, out
     run = prepare(settings, stories=sum(item.request is not None for item in items))
     progress = Progress(output)
     _setup_notes(progress, run)
+    _minutes_note(progress, run, defaults)
     summary = Summary()
     started = time.perf_counter()
     try:

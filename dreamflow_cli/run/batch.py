@@ -28,8 +28,10 @@ from dreamflow_cli.run.setup import RunPlan, StoryPlan, plan_story, story_id
 from dreamflow_cli.seeds import line_seed
 
 # Options a JSON line may set, with the config key that validates each value.
-LINE_OPTIONS = ("name", "age", "scenes", "seed", "images", "theme", "moral")
-_VALIDATED = {"name", "age", "scenes", "seed", "images"}
+LINE_OPTIONS = ("name", "age", "scenes", "seed", "images", "theme", "moral", "minutes", "with", "continue")
+_VALIDATED = {"name", "age", "scenes", "seed", "images", "minutes"}
+# Line keys that are not StoryRequest fields of the same name: saved characters, a story to continue.
+_CAST_KEYS = {"with": "with_names", "continue": "continue_from"}
 
 
 @dataclass(frozen=True)
@@ -92,17 +94,21 @@ def _request_from_json(obj: Any, defaults: StoryRequest) -> StoryRequest:
     unknown = sorted(set(obj) - {"prompt", *LINE_OPTIONS})
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(unknown)}; accepted: prompt, {', '.join(LINE_OPTIONS)}")
-    if not isinstance(obj.get("prompt"), str) or not obj["prompt"].strip():
+    if not isinstance(obj.get("prompt", ""), str) or not (obj.get("prompt", "").strip() or "continue" in obj):
         raise ValueError("missing \"prompt\" (a non-empty string)")
-    values: dict[str, Any] = {"prompt": obj["prompt"]}
+    values: dict[str, Any] = {"prompt": obj.get("prompt", "")}
     for key in LINE_OPTIONS:
         if key in obj:
             value = obj[key]
             if key in _VALIDATED:
                 value = KEY_BY_NAME[key].coerce(value, key)
+            elif key == "with":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise ValueError('"with" must be a list of saved characters\' names, e.g. ["Pip"]')
+                value = tuple(value)
             elif not isinstance(value, str):
                 raise ValueError(f"{key} must be a string")
-            values[key] = value
+            values[_CAST_KEYS.get(key, key)] = value
     fields = {k: v for k, v in values.items() if k in StoryRequest.__dataclass_fields__}
     return replace(defaults, **fields)
 

@@ -22,6 +22,8 @@ from dreamflow_cli.output.folder import StoryFolder
 from dreamflow_cli.run.monitor import Watch
 from dreamflow_cli.run.setup import RunPlan, StoryPlan, story_id
 from dreamflow_cli.story.composer import Composed, compose
+from dreamflow_cli.story.note import story_metadata
+from dreamflow_cli.story.readability import warm_up
 from dreamflow_cli.story.request import StoryRequest
 from dreamflow_cli.story.scenes import slugify
 from dreamflow_cli.story.text import Story
@@ -137,6 +139,7 @@ def _compose(plan: StoryPlan, backend: Backend | None, watch: Watch,
              verbose: bool) -> tuple[Composed, dict[str, Any], float]:
     """The kept draft, the backend's record for story.json and its load time."""
     own = backend is None
+    warm_up()  # the reading-level library loads while the model does (story/readability.py)
     if backend is None:
         watch.phase("loading model")
         backend = open_backend(plan.run, verbose=verbose, on_warning=watch.on_warning)
@@ -202,6 +205,8 @@ def _metadata(drafted: Drafted, peak_rss: int, made: Any, now: datetime) -> dict
         "sampling": run.settings.sampling(),
         "seed": plan.seed,
         **composed.metadata(),
+        # Saved characters, a sequel's series, the reading level and time, and the parent's note.
+        **story_metadata(request, story, composed.verdict.checks if composed.verdict else ()),
         "prompt_tokens": gen.prompt_tokens,
         "generated_tokens": gen.generated_tokens,
         "finish_reason": gen.finish_reason,

@@ -23,7 +23,8 @@ from dreamflow_cli.plan.preflight import MemoryDecision
 from dreamflow_cli.settings import profiles
 from dreamflow_cli.settings.profiles import Profile
 from dreamflow_cli.settings.table import Settings
-from dreamflow_cli.story.request import StoryRequest, prepare_request
+from dreamflow_cli.story.request import LATER_FIELDS, StoryRequest, prepare_request
+from dreamflow_cli.cast.resolve import resolve
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def _media_beside(stories: int | None) -> frozenset[str]:
 
 
 def plan_story(request: StoryRequest, run: RunPlan) -> StoryPlan:
+    request = resolve(request, run.settings.out_dir)  # --with and --continue (cast/), before the checks
     request = prepare_request(request, run.settings)
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
     return StoryPlan(run, request, seed)
@@ -94,7 +96,8 @@ def story_id(request: StoryRequest, run: RunPlan) -> str:
     """Same prompt, options, seed, model and profile → same id; `--skip-existing` relies on it.
     (An unseeded story has no fixed text, but a rerun still owes it only once.)"""
     identity = {
-        "request": {k: getattr(request, k) for k in StoryRequest.__dataclass_fields__},
+        "request": {k: getattr(request, k) for k in StoryRequest.__dataclass_fields__
+                    if k not in LATER_FIELDS or getattr(request, k) not in (None, ())},
         **run.prepared.identity,
         "profile": run.profile.as_dict(),
         "sampling": run.settings.sampling(),

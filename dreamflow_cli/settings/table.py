@@ -69,6 +69,10 @@ class Settings:
     age: int | None = setting(None, "DREAMFLOW_AGE", low=1, high=12, doc="Default child's age (1-12).")
     theme: str | None = setting(None, "DREAMFLOW_THEME", doc="Where stories happen, e.g. \"a snowy forest\".")
     moral: str | None = setting(None, "DREAMFLOW_MORAL", doc="A lesson stories show gently.")
+    minutes: float | None = setting(
+        None, "DREAMFLOW_MINUTES", low=0.25, high=30,
+        doc="Read-aloud minutes a story should last (at 130 words a minute), within the profile's max_tokens; "
+            "unset = the profile's budget.")
     guard_level: str = setting(
         DEFAULT_GUARD_LEVEL, "DREAMFLOW_GUARD_LEVEL", choices=GUARD_LEVELS,
         doc="Content guard strictness: relaxed, standard or strict.")

@@ -29,6 +29,8 @@ from typing import Any, Iterable, Sequence
 from dreamflow_cli.story.prompt import ends_sleepily
 
 from dreamflow_cli.story.text import is_complete, paragraphs, sentences, story_subject
+from dreamflow_cli.story.continuity import fit_checks
+from dreamflow_cli.story.threats import threat_in
 
 # --- words ------------------------------------------------------------------------------------
 
@@ -304,7 +306,8 @@ def is_distressing(sentence: str) -> bool:
     """A bedtime worry, unless the same sentence is clearly comforting ("a song that could soothe
     anyone's pain"), or VADER finds the sentence plainly negative."""
     score = sentiment(_RESTING.sub("resting", sentence))
-    if DISTRESS_PATTERNS.search(sentence):
+    # A threat scene without a worry word ("a big wolf was eating their dinner"): story/threats.py.
+    if DISTRESS_PATTERNS.search(sentence) or threat_in(sentence):
         return score < COMFORT_SAME_SENTENCE
     return score <= DISTRESS_COMPOUND
 
@@ -401,11 +404,13 @@ def near_misspelling(word: str, name: str, next_word: str = "") -> bool:
     return next_word.casefold() in _POSSESSED and len(word) <= len(name) + 4 and _similar(word, name) >= 0.4
 
 
-def fix_names(text: str, name: str | None) -> tuple[str, list[tuple[str, str]]]:
+def fix_names(text: str, name: str | None, protected: Iterable[str] = ()) -> tuple[str, list[tuple[str, str]]]:
     """Spell the child's name right wherever a close misspelling appears, and keep every other
-    invented name spelled the way it first appeared. Returns the text and (wrong, right) pairs."""
+    invented name spelled the way it first appeared. Returns the text and (wrong, right) pairs.
+    ``protected``: saved characters' names (`--with`), kept as they are and spelled right like the child's."""
     fixes: list[tuple[str, str]] = []
     first_spelling: dict[str, str] = {}
+    saved = tuple(protected)
 
     def replace(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -413,6 +418,14 @@ def fix_names(text: str, name: str | None) -> tuple[str, list[tuple[str, str]]]:
         word = token[: possessive.start()] if possessive else token
         suffix = possessive.group(0) if possessive else ""
         following = (match.group(1) or "").strip()
+        if word in saved:  # a saved character's name is never replaced, not even by the child's
+            first_spelling.setdefault(word.casefold(), word)
+            return token
+        child_like = bool(name) and near_misspelling(word, name or "", following)  # the child's name first
+        for kept in saved:
+            if word != name and not child_like and near_misspelling(word, kept, following):
+                fixes.append((word, kept))
+                return kept + suffix
         if name and " " not in name:
             if word == name:
                 return token
@@ -437,8 +450,8 @@ def fix_names(text: str, name: str | None) -> tuple[str, list[tuple[str, str]]]:
     return fixed, fixes
 
 
-def check_names(text: str, name: str | None) -> tuple[CheckResult, str]:
-    fixed, fixes = fix_names(text, name)
+def check_names(text: str, name: str | None, protected: Iterable[str] = ()) -> tuple[CheckResult, str]:
+    fixed, fixes = fix_names(text, name, protected)
     if not fixes:
         return CheckResult("names", True), text
     detail = ", ".join(f"{a}→{b}" for a, b in dict.fromkeys(fixes))
@@ -516,18 +529,21 @@ class Verdict:
 
 
 def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions: Sequence[str],
-          split: Any = None, own_words: Iterable[str] | None = None, given: Sequence[str] = ()) -> Verdict:
+          split: Any = None, own_words: Iterable[str] | None = None, given: Sequence[str] = (),
+          age: int | None = None, protected: Sequence[str] = (), previous: Sequence[str] = ()) -> Verdict:
     """Run every check on a draft's scenes, apply the repairs, and score it.
 
     ``split(text, count)`` re-splits the repaired text into the same number of scenes (the
     composer passes story.split_scenes); without it scenes are joined back paragraph by paragraph.
-    ``given``: sentences the composer wrote into the draft itself, left out of the on-subject check."""
+    ``given``: sentences the composer wrote into the draft itself, left out of the on-subject check.
+    ``age``, ``protected``, ``previous``: the reading level's age band, saved characters' names,
+    and a sequel's previous part (story/continuity.py: reading level and sentence overlap)."""
     scenes = tuple(scenes)
     count = len(scenes)
     text = "\n\n".join(scenes)
     own = request_words(prompt, name) if own_words is None else set(own_words)
     echo, text = check_instruction_echo(text, instructions, own)
-    names, text = check_names(text, name)
+    names, text = check_names(text, name, protected)
     if split is not None and echo.repairs:
         scenes = tuple(split(text, count))
     else:
@@ -545,7 +561,8 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     # On the story as it will be saved; the sentences we wrote for the model ("Once upon a time,
     # there was a sleepy dragon…") do not count.
     subject = check_on_subject(_minus("\n\n".join(scenes), given), prompt)
-    checks = (subject, echo, calm, names, ending)
+    fits = fit_checks("\n\n".join(scenes), age=age, previous=previous, own=_minus("\n\n".join(scenes), given))
+    checks = (subject, echo, calm, names, ending, *(CheckResult(f.name, f.passed, f.detail) for f in fits))
     score = 100
     score -= 0 if subject.passed else PENALTIES["on_subject"]
     score -= PENALTIES["echo_sentence"] * echo.repairs
@@ -553,6 +570,7 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     score -= PENALTIES["distress_resolved"] * (len(tone.distressing) - len(tone.unresolved))
     score -= 0 if ending.passed else PENALTIES["ending_replaced"]
     score -= PENALTIES["name_fixed"] * names.repairs
+    score -= sum(f.penalty for f in fits)
     disqualified = any(c.disqualified for c in checks)
     kept = tuple(s for s in tone.distressing if s not in cut)
     return Verdict(scenes, checks, score, disqualified, kept)

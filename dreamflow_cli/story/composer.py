@@ -30,7 +30,8 @@ from dreamflow_cli.errors import ContentBlockedError, ModelError
 from dreamflow_cli.settings.table import DEFAULT_GUARD_LEVEL
 from dreamflow_cli.story.guard import describe, names_a_feeling
 from dreamflow_cli.seeds import retry_seed
-from dreamflow_cli.story.request import StoryRequest, guard_from_settings
+from dreamflow_cli.story.request import StoryRequest, guard_from_settings, story_budget
+from dreamflow_cli.story.continuity import judge_inputs, prompt_lines, with_cast
 from dreamflow_cli.story.prompt import SYSTEM_PROMPT as SYSTEM_PROMPT_TEXT
 from dreamflow_cli.story.prompt import (AGE_BANDS, base_model_opening, build_prompt, closing_cue, ending_from, ends_sleepily, story_opening, subject_sentence)
 from dreamflow_cli.story.scenes import TextReport, assemble, caption_for, draft, split_scenes
@@ -169,8 +170,14 @@ class _Framing:
 
 
 def _opening(request: StoryRequest, framing: _Framing, seed: int, nudge: bool = False) -> str:
-    """The start of the draft, written for the model. ``nudge``: an earlier draft wandered off
-    subject, so this one starts by naming the subject."""
+    """The start of the draft, written for the model, with saved characters and a sequel's line
+    recalling last time (story/continuity.py)."""
+    return with_cast(_first_words(request, framing, seed, nudge), request)
+
+
+def _first_words(request: StoryRequest, framing: _Framing, seed: int, nudge: bool = False) -> str:
+    """The start of the draft. ``nudge``: an earlier draft wandered off subject, so this one
+    starts by naming the subject."""
     if framing.title:
         return base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=seed)[1]
     if nudge:
@@ -251,7 +258,8 @@ def compose(
     instructions = instruction_sentences(SYSTEM_PROMPT_TEXT, framing.user or _chat_user(request, framing.budget),
                                          *(band.style for band in AGE_BANDS.values()))
 
-    own_words = request_words(request.prompt, request.name, request.theme, request.moral)
+    own_words = request_words(*request.own_texts())
+    fit = judge_inputs(request)  # reading level for the age, saved names, a sequel's previous part
     # A story the child asked about a fear may say "scared": the calm-tone check decides, not the list.
     about_a_fear = is_distressing(request.prompt) or names_a_feeling(request.prompt, request.theme, request.moral)
     off_subject = False  # a draft wandered: the next ones start by naming the subject
@@ -275,7 +283,7 @@ def compose(
             # The opening we wrote does not count for the subject: the model must keep to it itself.
             given = (_opening(request, framing, attempt_seed, nudged), subject_sentence(request.prompt))
             verdict = judge(story.scenes, prompt=request.prompt, name=request.name, instructions=instructions,
-                            split=split_scenes, own_words=own_words, given=given)
+                            split=split_scenes, own_words=own_words, given=given, **fit)
             off_subject = off_subject or not verdict.checks[0].passed
             if verdict.disqualified:
                 found = [MOSTLY_INSTRUCTIONS]
@@ -311,15 +319,18 @@ def compose(
 
 def _chat_user(request: StoryRequest, budget: int) -> str:
     return build_prompt(request.prompt, name=request.name, age=request.age, max_tokens=budget,
-                        theme=request.theme, moral=request.moral, scenes=request.scenes)[1]
+                        theme=request.theme, moral=request.moral, scenes=request.scenes,
+                        extra=prompt_lines(request))[1]
 
 
 def _framing(model: Backend, request: StoryRequest) -> _Framing:
     """How to ask, and the token budget: what the context really leaves after the prompt (the
     word target asked for follows the part of it the story may use)."""
-    budget = model.profile.max_tokens
+    limit = story_budget(request.minutes, model.profile.max_tokens)  # --minutes, within the profile's
+    budget = limit
     if not model.has_chat_template:
         title, opening = base_model_opening(request.prompt, name=request.name, theme=request.theme, seed=0)
+        opening = with_cast(opening, request)
         page = f"{title}\n\n"
         prompt_tokens = model.count_tokens(Prompt("", "", page + opening)) + OPENING_TOKENS
         budget = fit_max_tokens(prompt_tokens, budget, model.profile.n_ctx)
@@ -327,9 +338,10 @@ def _framing(model: Backend, request: StoryRequest) -> _Framing:
     for _ in range(2):
         story_tokens = budget - ending_reserve(budget)
         system, user = build_prompt(request.prompt, name=request.name, age=request.age, max_tokens=story_tokens,
-                                    theme=request.theme, moral=request.moral, scenes=request.scenes)
+                                    theme=request.theme, moral=request.moral, scenes=request.scenes,
+                                    extra=prompt_lines(request))
         prompt_tokens = model.count_tokens(Prompt(system, user)) + OPENING_TOKENS
-        room = fit_max_tokens(prompt_tokens, model.profile.max_tokens, model.profile.n_ctx)
+        room = fit_max_tokens(prompt_tokens, limit, model.profile.n_ctx)
         if room >= budget:
             break
         budget = room

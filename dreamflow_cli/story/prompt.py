@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
 from dreamflow_cli.story.text import clean_body, sentences, story_subject, trim_to_sentence
 from dreamflow_cli.story.title import title_from_prompt
@@ -74,8 +75,10 @@ def build_prompt(
     theme: str | None = None,
     moral: str | None = None,
     scenes: int = 3,
+    extra: Sequence[str] = (),
 ) -> tuple[str, str]:
-    """Return (system, user) messages for the model's chat template."""
+    """Return (system, user) messages for the model's chat template. ``extra``: more instruction
+    lines (saved characters, a sequel: story/continuity.prompt_lines)."""
     band = age_band(age)
     words = word_target(max_tokens, age)
     paras = paragraph_count(words, scenes)
@@ -88,6 +91,7 @@ def build_prompt(
         lines.append(f"The story takes place here: {theme}.")
     if moral:
         lines.append(f"Gently show this lesson without preaching: {moral}.")
+    lines.extend(extra)
     lines.append(band.style)
     shape = "one short paragraph" if paras == 1 else f"{paras} short paragraphs"
     lines.append(f"Write {shape}, about {words} words in all. End with {name or 'everyone'} falling asleep.")
