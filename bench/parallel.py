@@ -5,6 +5,7 @@
     python bench/parallel.py --only ceiling,batch --models smol,smolq40,smolq80,tiny
     python bench/parallel.py --only threads,single --models smol
     python bench/parallel.py --stories 2 --max-tokens 32 --repeat 1      # a smoke run (~3 min)
+    python bench/parallel.py --only form,batch --models smol,smolq80 --repeat 3   # issue 24: Q4_1 vs the Q8_0
 
 Sections:
 
@@ -23,6 +24,13 @@ Sections:
   the policy reaches ≥90% of the best fixed count's tokens/s; quiet, it loses nothing (≥97%).
 * ``single``: one story through dreamflow against bench/bare.py replaying the very same model
   calls (bench/run.py's overhead method). Target: tokens/s ≥0.97× bare.
+* ``form`` (issue 24): one story with `dreamflow generate` on SmolLM2 as shipped (Q4_1) and as
+  `download-model smollm2-135m` installs it (Q8_0, made here with dreamflow's own conversion and
+  checked against the catalog's sha256), alternating, ``--form-rounds`` pairs. Reported as Q8_0 /
+  Q4_1 ratios: the story's tokens/s as story.json records it (prompt reading included), the
+  decoding rate alone (tokens after the first), the prompt's reading time, and the whole story's
+  wall time (the process, start to end). Target: the story's tokens/s ≥1.0× the Q4_1's.
+  With ``batch --models smol,smolq80`` the 20-story batch's target for the Q8_0 is ≥1.5×.
 
 Prints Markdown and writes bench/results/parallel-<UTC time>.{json,md}. Every child records the
 1-minute load average when it started; ratios come from runs made back to back.
@@ -46,11 +54,11 @@ sys.path.insert(0, str(BENCH))
 
 import run as suite  # noqa: E402 (after the path insert above); bench/run.py: run_child (wait4 peak RSS), Bench, paired, machine
 
-SECTIONS = ("ceiling", "batch", "threads", "single")
-# SmolLM2 requantized from the shipped Q4_1 file, built once into the bench cache: the same model
-# in weight types llama.cpp's CPU backend has batched (repacked) kernels for. A diagnostic only;
-# dreamflow itself uses the files as shipped.
-REQUANTIZED = {"smolq40": ("Q4_0", 2), "smolq80": ("Q8_0", 7)}  # name: (label, llama_ftype)
+SECTIONS = ("ceiling", "batch", "threads", "single", "form")
+# SmolLM2 converted from the shipped Q4_1 file, built once into the bench cache with dreamflow's own
+# conversion (dreamflow_cli/model/quantize.py): the Q8_0 is byte for byte what `download-model
+# smollm2-135m` installs (checked against the catalog); the Q4_0 is a diagnostic only.
+REQUANTIZED = {"smolq40": "Q4_0", "smolq80": "Q8_0"}  # name: quantization
 MODELS = ("smol", "smolq40", "smolq80", "tiny")
 NEIGHBOUR = "import time\nwhile True:\n    pass\n"
 
@@ -62,25 +70,30 @@ def cpu_now() -> float:
     return psutil.cpu_percent(interval=1.0)
 
 
-def requantized(b: suite.Bench, name: str) -> Path:
-    label, ftype = REQUANTIZED[name]
-    path = suite.CACHE / f"{b.smol.stem.replace('Q4_1', label)}.gguf"
+def requantized(b: suite.Bench, name: str, given: str | None = None) -> Path:
+    """SmolLM2 in another quantization: ``given`` (an installed file, e.g. models/…Q8_0.gguf), or
+    built once into the bench cache by dreamflow's own conversion."""
+    from dreamflow_cli.model.catalog import EMBEDDED_MODEL, find_entry
+    from dreamflow_cli.model.derived import judge_output
+    from dreamflow_cli.model.quantize import quantize
+
+    quant = REQUANTIZED[name]
+    path = Path(given) if given else suite.CACHE / f"{b.smol.stem.replace('Q4_1', quant)}.gguf"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        print(f"requantizing SmolLM2 to {label} once: {path}", file=sys.stderr)
-        code = ("import ctypes, sys; import llama_cpp.llama_cpp as ll\n"
-                "p = ll.llama_model_quantize_default_params(); p.ftype = int(sys.argv[3]); p.allow_requantize = True\n"
-                "sys.exit(ll.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))")
-        part = path.with_suffix(".part")
-        subprocess.run([sys.executable, "-c", code, str(b.smol), str(part), str(ftype)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        part.replace(path)
+        print(f"converting SmolLM2 to {quant} once: {path}", file=sys.stderr)
+        entry = find_entry(EMBEDDED_MODEL)
+        form = entry.derived if entry is not None else None
+        # The Q8_0 must be the catalog's bytes (what download-model installs): judged as it judges them.
+        accept = (lambda size, sha, version: judge_output(size, sha, form, version)) \
+            if form is not None and form.quant == quant else None
+        quantize(b.smol, path, quant, accept=accept)
     return path
 
 
 def model_label(name: str) -> str:
-    return {"smol": "SmolLM2 Q4_1 (shipped)", "smolq40": "SmolLM2 → Q4_0", "smolq80": "SmolLM2 → Q8_0",
-            "tiny": "TinyLlama-size Q4_0"}[name]
+    return {"smol": "SmolLM2 Q4_1 (shipped)", "smolq40": "SmolLM2 → Q4_0",
+            "smolq80": "SmolLM2 Q8_0 (download-model installs it)", "tiny": "TinyLlama-size Q4_0"}[name]
 
 
 def four_vs_one(repeat: int, run: Callable[[int], suite.Run]) -> dict[int, list[suite.Run]]:
@@ -161,7 +174,7 @@ def section_batch(b: suite.Bench, args: argparse.Namespace, models: dict[str, Pa
         wall = suite.med([r.wall for r in runs[1]]) / suite.med([r.wall for r in runs[4]])
         rate = suite.med([r.data["tokens_per_second"] for r in runs[4]]) / \
             max(1e-9, suite.med([r.data["tokens_per_second"] for r in runs[1]]))
-        target = 1.5 if name == "tiny" else 1.4
+        target = 1.5 if name in ("tiny", "smolq80") else 1.4  # smolq80: issue 24's bar
         b.emit(f"| {name} | **4 vs 1** | **{wall:.2f}× faster** | | | {rate:.2f}× | "
                f"{(suite.med([r.rss for r in runs[4]]) - suite.med([r.rss for r in runs[1]])) / 1e6:+.0f} | "
                f"target ≥{target}× {suite.verdict(wall >= target)} |")
@@ -245,6 +258,64 @@ def section_single(b: suite.Bench, args: argparse.Namespace, models: dict[str, P
     b.results["single"] = {k: v for k, v in r.items()} | {"same_tokens": p["same_tokens"]}
 
 
+def form_run(b: suite.Bench, name: str, model: Path, args: argparse.Namespace) -> suite.Run:
+    out = b.fresh_dir("form")
+    argv = [suite.DREAMFLOW, "generate", suite.PROMPT, "--seed", str(suite.SEED), "--json", "--quiet", "--no-images",
+            "--standard", "--max-tokens", str(args.form_tokens), "--candidates", str(args.form_candidates),
+            "--threads", str(b.threads), "--out", str(out), "--model", str(model)]
+    run = suite.run_child(f"{name} story", argv, b.env, b.work, check=False)
+    run.data = {"model": name, "tokens_per_second": None}
+    if run.rc == 0:
+        meta = json.loads(Path(json.loads(run.out)["metadata_path"]).read_text())
+        tokens, seconds, first = meta["generated_tokens"], meta["generation_seconds"], meta["first_token_seconds"]
+        run.data.update(tokens_per_second=meta["tokens_per_second"], generated_tokens=tokens,
+                        prompt_tokens=meta["prompt_tokens"], prompt_seconds=first,
+                        decode_tokens_per_second=(tokens - 1) / (seconds - first) if seconds > first else None,
+                        load_seconds=meta["load_seconds"], text=meta.get("title"))
+    else:
+        print(f"{name} story: exit {run.rc}: {run.err.strip()[-300:]}", file=sys.stderr)
+    shutil.rmtree(out, ignore_errors=True)
+    return b.keep("form", run)
+
+
+def section_form(b: suite.Bench, args: argparse.Namespace, models: dict[str, Path]) -> None:
+    """One story, SmolLM2 as shipped (Q4_1) vs as download-model installs it (Q8_0), alternating."""
+    pair = {"smol": models.get("smol") or b.smol, "smolq80": models.get("smolq80") or requantized(b, "smolq80")}
+    runs: dict[str, list[suite.Run]] = {"smol": [], "smolq80": []}
+    for name, model in pair.items():  # untimed: both files in the page cache before the first pair
+        form_run(b, f"{name} warm-up", model, args)
+    for i in range(args.form_rounds):
+        for name in (("smol", "smolq80") if i % 2 == 0 else ("smolq80", "smol")):
+            runs[name].append(form_run(b, name, pair[name], args))
+    b.emit(f"\n## One story: SmolLM2 Q4_1 (shipped) vs Q8_0 (download-model installs it), standard profile, "
+           f"--max-tokens {args.form_tokens}, --candidates {args.form_candidates}, --threads {b.threads} "
+           f"({args.form_rounds} alternating pairs)\n")
+    b.emit("| measure | Q4_1 | Q8_0 | Q8_0 / Q4_1 | target |\n|---|---|---|---|---|")
+    ok = {n: [r for r in rs if r.rc == 0] for n, rs in runs.items()}
+
+    def values(name: str, key: str) -> list[float]:
+        return [r.data[key] for r in ok[name] if r.data.get(key) is not None]
+
+    results: dict[str, Any] = {}
+    rows = (("story tokens/s (story.json: prompt reading included)", "tokens_per_second", False, 1.0),
+            ("decoding tokens/s (after the first token)", "decode_tokens_per_second", False, None),
+            ("prompt reading s (to the first token)", "prompt_seconds", True, None),
+            ("whole story wall s (the process)", "wall", True, None),
+            ("tokens written", "generated_tokens", False, None))
+    for label, key, lower_is_better, target in rows:
+        a, q = (values(n, key) if key != "wall" else [r.wall for r in ok[n]] for n in ("smol", "smolq80"))
+        ratio = suite.med(q) / suite.med(a) if a and q and suite.med(a) else float("nan")
+        shown = f"**{ratio:.2f}×**" + (" (lower is faster)" if lower_is_better else "")
+        goal = f"≥{target}× {suite.verdict(ratio >= target)}" if target else ""
+        b.emit(f"| {label} | {suite.spread(a, '{:.2f}')} | {suite.spread(q, '{:.2f}')} | {shown} | {goal} |")
+        results[key] = {"q4_1": a, "q8_0": q, "ratio": ratio}
+    if results["wall"]["ratio"] > 0:
+        b.emit(f"| whole story: Q8_0 faster by (Q4_1 wall / Q8_0 wall) | | | **{1 / results['wall']['ratio']:.2f}×** | |")
+    b.emit(f"| load average at start | {suite.spread([r.load1 for r in runs['smol']], '{:.1f}')} | "
+           f"{suite.spread([r.load1 for r in runs['smolq80']], '{:.1f}')} | | |")
+    b.results["form"] = results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", help=f"comma-separated sections: {','.join(SECTIONS)}")
@@ -259,6 +330,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, help="llama.cpp threads in batch/single [default: min(4, cores)]")
     ap.add_argument("--model", help="the SmolLM2-135M-Instruct Q4_1 GGUF")
     ap.add_argument("--tiny", help="the TinyLlama-size GGUF (built once if missing)")
+    ap.add_argument("--q8", help="SmolLM2's Q8_0 as download-model installed it [default: converted once into "
+                                 "the bench cache, the same bytes]")
+    ap.add_argument("--form-rounds", type=int, default=7, help="alternating Q4_1/Q8_0 pairs in the form section")
+    ap.add_argument("--form-tokens", type=int, default=256, help="story budget in the form section")
+    ap.add_argument("--form-candidates", type=int, default=1,
+                    help="drafts per story in the form section (1: one model call, so both write the same amount)")
     args = ap.parse_args()
     only = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
     if set(only) - set(SECTIONS):
@@ -271,7 +348,9 @@ def main() -> int:
         ap.error(f"choose models from {', '.join(MODELS)}")
 
     def path_of(name: str) -> Path:
-        return b.smol if name == "smol" else b.tiny_model() if name == "tiny" else requantized(b, name)
+        if name == "smol":
+            return b.smol
+        return b.tiny_model() if name == "tiny" else requantized(b, name, args.q8 if name == "smolq80" else None)
 
     models = {name: path_of(name) for name in MODELS if name in wanted}
     info = suite.machine()

@@ -5,6 +5,7 @@
     python bench/quality.py --only speed          # wall time with N candidates vs one draft (quiet machine)
     python bench/quality.py --limit 2 --threads 1  # a quick look
     python bench/quality.py --only sequels --threads 1  # saved characters and sequels (issue 23; fine under load)
+    python bench/quality.py --compare smollm2-135m:Q4_1,smollm2-135m:Q8_0 --seeds 3 --threads 1  # two models (issue 24)
 
 Every gentle prompt is written twice per model, side by side in the same run: once with one draft
 (``candidates = 1``, what dreamflow did before issue 11) and once with the configured number of
@@ -380,6 +381,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--markdown", action="store_true", help="print the README table at the end")
     parser.add_argument("--show-text", action="store_true", help="print each story's text")
     parser.add_argument("--seed-offset", type=int, default=0, help="add this to every prompt's seed (other samples)")
+    parser.add_argument("--compare", default=None,
+                        help="two models, A,B (files, catalog names, or NAME:QUANT for a catalog model's downloaded "
+                             "or converted file): the content rates of each over --seeds samples, side by side, "
+                             "and whether B is not worse than A (issue 24; fine under load)")
+    parser.add_argument("--seeds", type=int, default=3, help="samples per model with --compare (seed offsets 0, "
+                                                             "100, 200, …)")
     for key in SAMPLING_KEYS:
         parser.add_argument(f"--{key.replace('_', '-')}", type=int if key == "top_k" else float, default=None)
     args = parser.parse_args(argv)
@@ -441,6 +448,8 @@ def print_report(args: argparse.Namespace, report: dict[str, Any], all_rows: lis
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        return compare_models(args)
     overrides = {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
     cases = [dataclasses.replace(c, seed=c.seed + args.seed_offset) for c in CASES]
     gentle = [c for c in cases if not c.refuse][: args.limit or None]
@@ -696,6 +705,101 @@ def print_sequel_report(report: dict[str, Any]) -> None:
         for key, value in values.items():
             print(f"    {key:44} {value}")
     print(f"  threat sentences: {threat_set_rates()}")
+
+
+# --- issue 24: is model B's content worse than model A's? -------------------------------------------
+# `--compare A,B --seeds 3`: every gentle prompt on each model, once per seed offset (0, 100, 200),
+# with the configured candidates, as the rates run does. The four measures the switch to SmolLM2's
+# Q8_0 form depends on: on subject, instruction echo, worried sentences, whole titles. "Not worse"
+# is strict: B's rate at least A's, B's counts at most A's, over all samples together.
+
+COMPARED = (("on subject", "on_subject", True), ("instruction echo sentences", "echo", False),
+            ("worried sentences per 100 stories", "distress", False), ("whole titles", "whole_title", True))
+SEED_STEP = 100
+
+
+def model_file(spec: str) -> str:
+    """A file, a catalog name, or NAME:QUANT — the catalog model's file of that quantization (its
+    converted form's, or the file as downloaded), looked up like ``resolve``."""
+    name, _, quant = spec.partition(":")
+    entry = find_entry(name.strip())
+    if not quant or entry is None:
+        return resolve(spec)
+    files = [f for f in entry.filenames if f".{quant.upper()}." in f.upper()]
+    if not files:
+        raise SystemExit(f"{entry.name} has no {quant} file (its files: {', '.join(entry.filenames)})")
+    return resolve(files[0])
+
+
+def compare_measures(rows: list[Row]) -> dict[str, Any]:
+    ok = [r for r in rows if r.outcome == "ok"]
+    return {"stories": len(ok), "errors": sum(r.outcome == "error" for r in rows),
+            "on_subject": sum(r.on_subject for r in ok), "echo": sum(len(r.echo) for r in ok),
+            "distress": sum(len(r.distress) for r in ok), "whole_title": sum(r.whole_title for r in ok)}
+
+
+def not_worse(a: dict[str, Any], b: dict[str, Any]) -> dict[str, bool]:
+    """Per measure, whether B is not worse than A (rates per story, so unequal counts compare)."""
+    verdict = {}
+    for _, key, higher_is_better in COMPARED:
+        rate_a, rate_b = a[key] / max(1, a["stories"]), b[key] / max(1, b["stories"])
+        verdict[key] = rate_b >= rate_a if higher_is_better else rate_b <= rate_a
+    return verdict
+
+
+def compare_table(labels: tuple[str, str], a: dict[str, Any], b: dict[str, Any]) -> str:
+    def shown(values: dict[str, Any], key: str, higher_is_better: bool) -> str:
+        n = max(1, values["stories"])
+        if key == "distress":
+            return f"{100 * values[key] / n:.1f} ({values[key]})"
+        return f"{100 * values[key] / n:.0f}% ({values[key]}/{values['stories']})" if higher_is_better \
+            else str(values[key])
+
+    verdict = not_worse(a, b)
+    lines = [f"| measure | {labels[0]} | {labels[1]} | {labels[1]} not worse |", "|---|---|---|---|"]
+    for label, key, better in COMPARED:
+        lines.append(f"| {label} | {shown(a, key, better)} | {shown(b, key, better)} | "
+                     f"{'yes' if verdict[key] else '**NO**'} |")
+    lines.append(f"| stories (errors) | {a['stories']} ({a['errors']}) | {b['stories']} ({b['errors']}) | |")
+    return "\n".join(lines)
+
+
+def _label(spec: str) -> str:
+    return Path(spec).stem if spec.endswith(".gguf") else spec
+
+
+def compare_models(args: argparse.Namespace) -> int:
+    specs = [s.strip() for s in args.compare.split(",")]
+    if len(specs) != 2:
+        raise SystemExit("--compare takes two models: A,B")
+    overrides = {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
+    measured: dict[str, dict[str, Any]] = {}
+    all_rows: list[Row] = []
+    for spec in specs:
+        settings = dataclasses.replace(Settings(), model=model_file(spec), **overrides)
+        resolved = resolve_model(settings)
+        check_model_file(resolved)
+        rows: list[Row] = []
+        for sample in range(args.seeds):
+            offset = args.seed_offset + sample * SEED_STEP
+            gentle = [dataclasses.replace(c, seed=c.seed + offset) for c in CASES if not c.refuse][: args.limit or None]
+            print(f"model {resolved.path}  seed offset {offset}", flush=True)
+            report: dict[str, Any] = {"runs": {}, "wall_ratio": {}}
+            rows += run_profile(args, settings, resolved, spec, args.profiles.split(",")[0], gentle,
+                                [args.candidates], report)
+        measured[spec] = compare_measures(rows)
+        all_rows += rows
+    labels = (_label(specs[0]), _label(specs[1]))
+    table = compare_table(labels, measured[specs[0]], measured[specs[1]])
+    verdict = not_worse(measured[specs[0]], measured[specs[1]])
+    print(f"\n{args.seeds} sample(s) x {len(all_rows) // (2 * max(1, args.seeds))} prompts per model, "
+          f"{args.candidates} candidate(s), profile {args.profiles.split(',')[0]}\n\n{table}\n\n"
+          f"{labels[1]} is {'not worse than' if all(verdict.values()) else 'WORSE than'} {labels[0]} on these measures")
+    if args.json:
+        rows_out = [{**dataclasses.asdict(r), "case": dataclasses.asdict(r.case)} for r in all_rows]
+        args.json.write_text(json.dumps({"compare": measured, "not_worse": verdict, "rows": rows_out}, indent=2,
+                                        ensure_ascii=False) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ class ExitStatus(IntEnum):
     USAGE = 2  # a bad option, value, config file or input file
     MODEL = 3  # the model (or voice) is missing, damaged or unusable; a model server failed
     MEMORY = 4  # not enough memory, refused before loading (or the model ran out)
-    DOWNLOAD = 5  # a download failed
+    DOWNLOAD = 5  # a download failed: the network, the server, or a file that failed verification
     CONTENT = 6  # the request or every draft had words not allowed in a bedtime story
     BATCH_PARTIAL = 7  # a batch finished, but some of its stories failed
-    NO_SPACE = 8  # the disk (or quota) is full: nothing half-written is left behind
+    NO_SPACE = 8  # the disk (or quota) is full, or would not hold a story, download or conversion about to be
+    # written (refused before it starts): nothing half-written is left behind
     # Stopped by a signal: 128 + its number (see signals.py); nothing unfinished is kept.
     HANGUP = 129  # SIGHUP, the terminal closed
     INTERRUPTED = 130  # SIGINT, Ctrl-C

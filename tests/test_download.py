@@ -14,7 +14,7 @@ from dreamflow_cli.download.api import (DownloadOptions, download, download_cata
                                     target_for_url)
 from dreamflow_cli.download.target import SPACE_MARGIN, lock_path, sidecar_path
 from dreamflow_cli.model.file import manifest_path, read_manifest
-from dreamflow_cli.errors import DownloadError, ExitStatus, UsageError
+from dreamflow_cli.errors import DownloadError, ExitStatus, NoSpaceError, UsageError
 from tests.helpers.download_server import CONTENT, FileServer, gguf_bytes, sha256
 
 CUT = 1_000_000
@@ -215,8 +215,9 @@ def test_not_enough_disk_space_is_refused_before_any_request(server, dest):
                          hf_repo="org/repo")
     rec = Recorder()
     options = rec.options(endpoint=server.base, free_space=lambda path: 1_000_000_000)
-    with pytest.raises(DownloadError) as failed:
+    with pytest.raises(NoSpaceError) as failed:  # exit 8, as for a story: the disk, not the download
         download_catalog_model(entry, dest, options=options)
+    assert failed.value.exit_code == ExitStatus.NO_SPACE
     assert 5_000_000_000 + SPACE_MARGIN < 5.1e9  # so the need rounds to 5.1 GB
     assert "need 5.1 GB" in failed.value.message and "1.0 GB free" in failed.value.message
     assert server.requests == []
@@ -224,7 +225,7 @@ def test_not_enough_disk_space_is_refused_before_any_request(server, dest):
 
 def test_not_enough_disk_space_for_an_unpinned_size_is_refused_before_any_byte(server, dest):
     rec = Recorder()
-    with pytest.raises(DownloadError) as failed:
+    with pytest.raises(NoSpaceError) as failed:
         rec.run(target_for_url(server.url()), dest, options=rec.options(free_space=lambda path: 1000))
     assert "not enough free space" in failed.value.message and "1,000 B" not in failed.value.message
     assert list(dest.iterdir()) == []

