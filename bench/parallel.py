@@ -12,13 +12,16 @@ Sections:
 * ``ceiling``: the decoder alone (bench/decode_ceiling.py, no story pipeline): aggregate tokens/s
   of 4 sequences per step against 1, every story the same length. The most ``--parallel 4``
   can gain with this model, build and machine; a batch's prompts, checks and last story only
-  dilute it. ``--models smol,smolq40,smolq80`` adds SmolLM2 requantized from the shipped Q4_1
-  file to Q4_0 and Q8_0 (built once into the bench cache), which separates the model's weight
-  type from dreamflow's scheduling (docs/performance.md, "Why SmolLM2 gains less").
+  dilute it. ``--models smol,smolq40,smolq80`` adds SmolLM2 converted from the shipped Q4_1
+  file to Q4_0 and Q8_0 (built once into the bench cache by dreamflow's own conversion; the Q8_0
+  is what `download-model smollm2-135m` installs, or pass that file with ``--q8``), which
+  separates the model's weight type from dreamflow's scheduling (docs/performance.md, "Why SmolLM2
+  gains less").
 * ``batch``: one ``--prompts-file`` batch of N stories written with ``--parallel 4`` and with
   ``--parallel 1`` (same seeds, same flags, alternating order), wall time, stories per minute,
   tokens per second over the whole batch, and each child's peak RSS (wait4). Targets: ≥1.4×
-  on SmolLM2, ≥1.5× on the TinyLlama-size model.
+  on SmolLM2 as shipped (Q4_1), ≥1.5× on SmolLM2 as download-model installs it (``smolq80``,
+  issue 24) and on the TinyLlama-size model.
 * ``threads``: one story with the default thread policy against each fixed ``--threads`` count,
   first with one CPU-bound neighbour process running, then quiet. Targets: with the neighbour,
   the policy reaches ≥90% of the best fixed count's tokens/s; quiet, it loses nothing (≥97%).

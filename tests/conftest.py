@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers.model import CACHE_DIR, fetch_test_model, fetch_test_voice
+from tests.helpers.model import CACHE_DIR, fetch_converted_test_model, fetch_test_model, fetch_test_voice
 
 # The download server's fixtures (server, dest) for every test that names them.
 pytest_plugins = ["tests.helpers.download_server"]
 
 
 # Tests that use the real model are the `model` tier whether or not they say so.
-MODEL_FIXTURES = {"test_model", "models_dir", "test_voice", "voice_models_dir"}
+MODEL_FIXTURES = {"test_model", "converted_model", "models_dir", "test_voice", "voice_models_dir"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,6 +43,13 @@ def test_model() -> Path:
     """The real SmolLM2-135M-Instruct GGUF, verified against its pinned sha256."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     return fetch_test_model(CACHE_DIR)
+
+
+@pytest.fixture(scope="session")
+def converted_model(test_model: Path) -> Path:
+    """SmolLM2 as `download-model smollm2-135m` installs it: the Q8_0 converted from ``test_model``
+    (once, into the same cache, keeping the Q4_1), with its manifest beside it."""
+    return fetch_converted_test_model(test_model.parent)
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +87,17 @@ def runner() -> CliRunner:
 
 
 @pytest.fixture
-def models_dir(tmp_path: Path, test_model: Path) -> Path:
-    """A models directory holding the test model (a hard link or copy, never the cache itself)."""
+def models_dir(tmp_path: Path, converted_model: Path) -> Path:
+    """A models directory as `download-model smollm2-135m` leaves it: the Q8_0 form and its manifest
+    (hard links or copies, never the cache itself). ``test_model`` is the Q4_1 it was made from."""
     target = tmp_path / "models"
     target.mkdir()
     try:
-        os.link(test_model, target / test_model.name)
+        os.link(converted_model, target / converted_model.name)
     except OSError:
-        shutil.copy2(test_model, target / test_model.name)
+        shutil.copy2(converted_model, target / converted_model.name)
+    manifest = converted_model.name + ".manifest.json"  # copied: a test may edit it
+    shutil.copy2(converted_model.with_name(manifest), target / manifest)
     return target
 
 

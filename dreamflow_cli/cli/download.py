@@ -232,11 +232,12 @@ def _report_conversion(result: DownloadResult, conversion: dict[str, Any], outpu
     if conversion["original"]["downloaded"]:
         output.note(f"Downloaded {original} ({human_bytes(conversion['original']['size'])}); verified against "
                     "the catalog's sha256")
-    checked = "the catalog's sha256" if result.sha256_from == "catalog" else "its size (sha256 recorded in the manifest)"
+    checked = "verified against the catalog's sha256" if result.sha256_from == "catalog" else \
+        "its sha256 is recorded in the manifest"
     kept = "kept the original" if conversion["original"]["kept"] else \
         f"removed {original} (pass --keep-original to keep it)"
     output.note(f"Converted it to {conversion['quant']} with llama.cpp in {conversion['seconds']:.1f} s: "
-                f"{result.path.name} ({human_bytes(result.size)}), verified against {checked}; {kept}")
+                f"{result.path.name} ({human_bytes(result.size)}), {checked}; {kept}")
 
 
 def download_model(

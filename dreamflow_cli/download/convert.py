@@ -1,8 +1,8 @@
 """A catalog model installed in a converted form (catalog.DerivedForm): SmolLM2 ships as Q4_1,
 which llama.cpp's CPU backend has no batched kernel for, and dreamflow uses it as Q8_0.
 
-``install_converted`` holds the locks of both files (the download's first, always in that order),
-then: a converted file that checks out against its own manifest is used as it is; otherwise the
+``install_converted`` holds the converted file's lock (and the download's, once it needs that
+file), then: a converted file that checks out against its own manifest is used as it is; otherwise the
 download is fetched or verified as any download is (its sha256 must match: the quantizer does not
 notice a flipped bit in the weights), converted in a child process (model/quantize.py), judged
 (model/derived.judge_output), recorded in a manifest, and only then — unless ``keep_original`` —
@@ -40,8 +40,9 @@ def install_converted(entry: CatalogEntry, target: Target, dest_dir: Path, *, fo
     dest_dir = ensure_writable_dir(Path(dest_dir), "models directory", "--dir")
     original, final = dest_dir / entry.filename, dest_dir / form.filename
     report = Reporter(form.filename, on_progress, on_notice)
-    with FileLock(lock_path(original), wait=options.lock_wait, what=entry.filename), \
-            FileLock(lock_path(final), wait=options.lock_wait, what=form.filename):
+    # The converted file's lock first, then the download's, always in that order: a plain
+    # download takes only the latter, so a check of an installed model never holds it up.
+    with FileLock(lock_path(final), wait=options.lock_wait, what=form.filename):
         present = None if force else _verified_converted(final, entry, form, report)
         if present is not None:
             size, digest, sha_from = present
@@ -49,13 +50,14 @@ def install_converted(entry: CatalogEntry, target: Target, dest_dir: Path, *, fo
                           "converted": False}
             return DownloadResult(final, size, digest, f"converted from {entry.filename}",
                                   time.monotonic() - started, False, sha_from, conversion=conversion)
-        unlink_quietly(part_path(final))  # an interrupted conversion's (we hold the lock)
-        fetching = force or not original.is_file()
-        check_free_space(dest_dir, form.size + ((entry.size or 0) if fetching else 0), options,
-                         f"the {form.quant} form" + (" and the download it is made from" if fetching else ""))
-        source = fetch_locked(target, original, force=force, options=options,
-                              report=Reporter(entry.filename, on_progress, on_notice))
-        return _convert(entry, form, source, final, keep_original, options, report, started)
+        with FileLock(lock_path(original), wait=options.lock_wait, what=entry.filename):
+            unlink_quietly(part_path(final))  # an interrupted conversion's (we hold the lock)
+            fetching = force or not original.is_file()
+            check_free_space(dest_dir, form.size + ((entry.size or 0) if fetching else 0), options,
+                             f"the {form.quant} form" + (" and the download it is made from" if fetching else ""))
+            source = fetch_locked(target, original, force=force, options=options,
+                                  report=Reporter(entry.filename, on_progress, on_notice))
+            return _convert(entry, form, source, final, keep_original, options, report, started)
 
 
 def _convert(entry: CatalogEntry, form: DerivedForm, source: DownloadResult, final: Path, keep_original: bool,
