@@ -313,11 +313,11 @@ def test_json_shape(runner, models_dir, roomy):
     for estimate in data["memory"].values():
         assert estimate["total"] == sum(estimate[k] for k in ("weights", "repack_copy", "kv_cache",
                                                               "compute", "overhead"))
-    assert data["memory"]["standard"]["repack_copy"] == 98_362_432  # standard repacks by default
+    assert data["memory"]["standard"]["repack_copy"] == 144_811_072  # standard repacks by default (the Q8_0 file)
     assert data["memory"]["low-memory"]["kv_cache"] == 30 * 512 * 384 * 2
     assert data["recommended_profile"] == "standard"
     assert data["verdict"].startswith("Ready: standard profile")
-    assert data["model"]["architecture"] == "llama" and data["model"]["quantization"] == "Q4_1"
+    assert data["model"]["architecture"] == "llama" and data["model"]["quantization"] == "Q8_0"  # as installed
     assert checks["model size"]["status"] == PASS
     assert checks["model checksum"]["status"] == SKIP and "--verify" in checks["model checksum"]["hint"]
     assert "found in models directory" in checks["model"]["detail"]
@@ -444,11 +444,11 @@ def test_config_file_is_reported(runner, models_dir, isolated):
     assert checks["model"]["status"] == PASS
 
 
-def test_verify_against_catalog_and_manifest(runner, models_dir, test_model):
+def test_verify_against_catalog_and_manifest(runner, models_dir, converted_model):
     result, _, checks = doctor_json(runner, "--models-dir", str(models_dir), "--verify")
     assert result.exit_code == 0 and checks["model checksum"]["status"] == PASS
-    manifest = models_dir / (test_model.name + ".manifest.json")
-    manifest.write_text(json.dumps({"size": 98_362_432, "sha256": "0" * 64}))
+    manifest = models_dir / (converted_model.name + ".manifest.json")
+    manifest.write_text(json.dumps({"size": 144_811_072, "sha256": "0" * 64}))
     result, _, checks = doctor_json(runner, "--models-dir", str(models_dir), "--verify")
     assert result.exit_code == 1
     assert checks["model checksum"]["status"] == FAIL and "--force" in checks["model checksum"]["hint"]
