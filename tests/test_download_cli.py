@@ -370,3 +370,31 @@ def test_a_closed_stdout_still_downloads_and_says_where_on_stderr(server, dest, 
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
                              preexec_fn=lambda: os.close(1), env={**os.environ, "NO_COLOR": "1"})
     assert listing.returncode == 2 and "standard output is closed" in listing.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to a console child on Windows")
+def test_ctrl_c_while_converting_keeps_the_verified_download_and_nothing_else(dest, test_model):
+    import os
+    import shutil
+
+    entry = find_entry("smollm2-135m")
+    dest.mkdir()
+    shutil.copy2(test_model, dest / entry.filename)  # an install from before the conversion
+    part = dest / (entry.derived.filename + ".part")
+    proc = subprocess.Popen([sys.executable, "-m", "dreamflow_cli", "download-model", "smollm2-135m", "--dir",
+                             str(dest)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: Ctrl-C reaches it and the converter
+    try:
+        deadline = time.monotonic() + 120
+        while not (part.exists() and part.stat().st_size > 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert part.exists(), "the conversion never started"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert out == ""
+    assert f"the verified download {entry.filename} is kept, so the same command again only converts it" in err
+    assert sorted(p.name for p in dest.iterdir()) == [entry.filename, entry.filename + ".manifest.json"]

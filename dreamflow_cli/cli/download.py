@@ -293,9 +293,19 @@ def download_model(
                 result = download(target, dest_dir, force=force, options=options,
                                   on_progress=display.on_progress, on_notice=display.notice)
     except KeyboardInterrupt as exc:  # SIGINT, SIGTERM or SIGHUP (signals.Interrupted)
-        part = part_path(dest_dir / target.filename)
-        kept = f"the partial download is kept in {part}; run the same command again to resume" \
-            if part.exists() else "nothing was kept"
-        output.err().print(f"Interrupted: {kept}.", markup=False, highlight=False)
+        output.err().print(f"Interrupted: {_kept(dest_dir, target, converted, part_path)}.", markup=False,
+                           highlight=False)
         raise typer.Exit(getattr(exc, "exit_code", ExitStatus.INTERRUPTED)) from None
     _report(result, output)
+
+
+def _kept(dest_dir: Path, target: Target, converted: CatalogEntry | None, part_path: Any) -> str:
+    """What an interrupted download-model leaves, in words."""
+    part = part_path(dest_dir / target.filename)
+    if part.exists():
+        return f"the partial download is kept in {part}; run the same command again to resume"
+    if converted is not None and converted.derived is not None and (dest_dir / converted.filename).is_file() \
+            and not (dest_dir / converted.derived.filename).is_file():
+        return (f"the conversion was stopped and nothing of it kept; the verified download {converted.filename} is "
+                "kept, so the same command again only converts it")
+    return "nothing was kept"
