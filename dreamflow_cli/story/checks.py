@@ -457,6 +457,7 @@ def check_ending(scenes: Sequence[str], name: str | None) -> tuple[CheckResult, 
     when what is left does not wind down to sleep, the fixed gentle closing is added."""
     if not scenes:
         return CheckResult("ending", False, "no story", disqualified=True), tuple(scenes)
+    scenes, lost = _without_ending_losses(tuple(scenes))
     last = scenes[-1].replace("\n", " ")
     parts = sentences(last)
     cut = 0
@@ -465,13 +466,303 @@ def check_ending(scenes: Sequence[str], name: str | None) -> tuple[CheckResult, 
         cut += 1
     complete = is_complete(" ".join(parts)) if parts else False
     sleepy = ends_sleepily(" ".join(parts)) if parts else False
-    if cut == 0 and complete and sleepy:
+    if cut == 0 and not lost and complete and sleepy:
         return CheckResult("ending", True), tuple(scenes)
-    problem = "a worried last sentence" if cut else "no sleepy ending" if complete else "an unfinished ending"
+    if lost and not cut and complete and sleepy:  # the sleepy ending stands once the loss is out
+        return CheckResult("ending", False, f"cut a loss from the ending: {lost[0]!r}", len(lost)), tuple(scenes)
+    problem = ("a worried last sentence" if cut else f"a loss in the ending ({lost[0]!r})" if lost
+               else "no sleepy ending" if complete else "an unfinished ending")
+    cut += len(lost)
     closing = gentle_closing(name)
     new_last = " ".join([*parts, closing]) if parts else closing
     return (CheckResult("ending", False, f"{problem}; used the gentle closing", cut + 1),
             (*scenes[:-1], new_last))
+
+
+# --- the hero (issue 26) ---------------------------------------------------------------------------
+# Small models keep local coherence and lose the global kind: the lion becomes a pet, then a toy, then
+# "The dragon became a little girl"; a fox and a badger become "two foxes". These checks read the
+# saved story: the prompt's subject in every scene, the hero's kind kept, and few invented names.
+
+# What a bedtime hero can be: creatures, people and the things prompts bring to life. Turning into
+# another of these mid-story ("became a little girl") is the hero lost; data, so it can grow.
+HERO_KINDS = frozenset("""
+animal creature pet toy doll teddy puppet robot dragon unicorn fairy elf pixie gnome troll giant
+wizard witch mermaid monster dinosaur alien ghost angel princess prince king queen knight pirate
+girl boy child kid baby toddler man woman lady gentleman grandma grandpa granny grandmother
+grandfather mother father mom mum dad sister brother friend teacher farmer keeper sailor astronaut
+knitter baker
+cat kitten dog puppy pup wolf fox bear cub lion lioness tiger leopard cheetah panther elephant giraffe
+zebra hippo rhino monkey ape gorilla chimp sloth koala kangaroo panda raccoon squirrel chipmunk
+hedgehog badger otter beaver mole mouse rat hamster rabbit bunny hare deer reindeer moose elk horse
+pony donkey foal cow calf bull pig piglet sheep lamb goat camel llama alpaca bat skunk porcupine
+weasel ferret lynx bison buffalo yak
+bird owl owlet duck duckling goose gosling swan chicken hen chick rooster robin sparrow crow raven
+eagle hawk parrot penguin puffin flamingo peacock pigeon dove seagull gull stork heron hummingbird
+woodpecker wren finch kiwi ostrich turkey
+fish whale dolphin shark seal walrus octopus squid crab lobster shrimp jellyfish starfish seahorse
+turtle tortoise frog toad newt snake lizard crocodile alligator snail slug worm caterpillar butterfly
+moth bee bumblebee ant ladybug ladybird beetle spider firefly dragonfly grasshopper cricket
+snowman scarecrow
+""".split())
+# People: a child in the story may well be called a girl or a boy; that is not a kind taking over.
+PEOPLE_KINDS = frozenset("""
+girl boy child kid baby toddler man woman lady gentleman grandma grandpa granny grandmother grandfather
+mother father mom mum dad sister brother friend teacher farmer keeper sailor astronaut knitter baker
+princess prince king queen knight pirate wizard witch
+""".split())
+# "The dragon became a little girl": a change of kind, written the ways small models write it.
+_BECAME = re.compile(r"\b(?:became|becomes|become|turned into|turns into|turn into|changed into|changes into"
+                     r"|transformed into|transforms into|grew into|was now|were now|is now)"
+                     r"\s+(?:(?:a|an|the|two|three|some|just|only|really|real)\s+)*((?:[a-z]+\s+){0,2}[a-z]+)\b",
+                     re.IGNORECASE)
+_COUNTED = re.compile(r"\b(?:two|both|the two|three|all three)\s+(?:(?:little|small|big|best|sleepy|happy|"
+                      r"young|old|tiny|furry|fluffy)\s+)?([a-z]+)\b", re.IGNORECASE)
+# Sentence openers and everyday capitalised words that are not anyone's name.
+NOT_NAMES = frozenset("""
+together suddenly finally soon later meanwhile slowly gently quietly softly outside inside today tonight
+tomorrow yesterday yes no hello hi goodbye goodnight thank thanks please look come let maybe perhaps
+everyone everything nothing someone something nobody somebody anyone anything once one two three
+first next then after before while since because although though if unless until whenever wherever
+there here where when why how what which who whose whom each every all both some many most few
+other another such sure well now just also only even still again always never sometimes often
+dear oh wow ah hey shh hush okay ok sir madam miss mister mr mrs ms dr
+god heaven christmas easter halloween santa winter spring summer autumn fall morning evening night
+afternoon sunday monday tuesday wednesday thursday friday saturday january february march april may
+june july august september october november december north south east west earth moon sun mars
+english french spanish
+""".split())
+# Kinds that describe any hero ("became friends", "was a friendly animal"): never a change.
+_NOT_A_CHANGE = frozenset("friend pet animal creature".split())
+MAX_INVENTED_NAMES = 1  # named characters the model may add on its own (the parent's asked ones aside)
+_NAME_TOKEN = re.compile(r"(?<![\w'’])[A-Z][a-z]{2,}(?![\w'’])")
+
+
+def _singular(word: str) -> str:
+    for plural, single in (("ies", "y"), ("ves", "f"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"), ("es", "e")):
+        if word.endswith(plural) and word[: -len(plural)] + single in HERO_KINDS:
+            return word[: -len(plural)] + single
+    if word.endswith("s") and word[:-1] in HERO_KINDS:
+        return word[:-1]
+    return {"mice": "mouse", "geese": "goose", "sheep": "sheep", "children": "child", "people": "person",
+            "men": "man", "women": "woman", "fish": "fish", "wolves": "wolf"}.get(word, word)
+
+
+def kind_of(word: str) -> str | None:
+    """The hero kind a word names ("foxes" → "fox"), or None."""
+    single = _singular(word.casefold())
+    return single if single in HERO_KINDS else None
+
+
+def hero_kinds(prompt: str) -> tuple[str, ...]:
+    """The kinds of the prompt's heroes: the head noun of each subject ("a lighthouse keeper and her
+    cat" → ("keeper", "cat"); "a teddy bear picnic" → ("bear",))."""
+    subjects = prompt_subjects(prompt)
+    tokens = words(story_subject(prompt))
+    heads = []
+    for subject in subjects:
+        at = [i for i, t in enumerate(tokens) if t == subject]
+        followed = all(i + 1 < len(tokens) and tokens[i + 1] in subjects for i in at) if at else False
+        if not followed:
+            heads.append(subject)
+    return tuple(heads or subjects)
+
+
+def _allowed_kinds(prompt: str) -> set[str]:
+    """Every kind the request itself names, with its everyday synonyms: never a change of kind."""
+    allowed: set[str] = set()
+    for word in words(prompt):
+        kind = kind_of(word)
+        if kind:
+            allowed |= {kind, *SYNONYMS.get(kind, ())}
+    return allowed
+
+
+def scenes_without_subject(scenes: Sequence[str], prompt: str) -> list[int]:
+    """The scenes (1-based) that never name what the prompt is about (plural, synonym-light)."""
+    subjects = prompt_subjects(prompt)
+    if not subjects:
+        return []
+    forms = set().union(*(noun_forms(s) for s in subjects))
+    return [i for i, scene in enumerate(scenes, 1) if not forms & set(words(scene))]
+
+
+def kind_changes(text: str, prompt: str) -> list[str]:
+    """Where the hero's kind changes: someone turns into a kind the request never named ("The dragon
+    became a little girl"), or one of two heroes is counted as the other's kind ("two foxes" for a
+    fox and a badger)."""
+    allowed = _allowed_kinds(prompt)
+    if not allowed:
+        return []  # a story about a place or a thing: no hero kind to keep
+    found: list[str] = []
+    for match in _BECAME.finditer(text):
+        for word in match.group(1).split()[::-1]:  # the noun: the last kind word of the phrase
+            kind = kind_of(word)
+            if kind and kind not in allowed and kind not in _NOT_A_CHANGE:
+                found.append(match.group(0))
+                break
+    heroes = [k for k in (kind_of(h) for h in hero_kinds(prompt)) if k]
+    for hero in heroes:  # "The lion was a toy": the hero said to be another kind
+        for match in re.finditer(rf"\bthe {hero}\s+(?:was|is)\s+(?:just\s+|only\s+|really\s+)?an?\s+"
+                                 r"((?:[a-z]+\s+){0,2}[a-z]+)\b", text, re.IGNORECASE):
+            kind = next((kind_of(w) for w in match.group(1).split()[::-1] if kind_of(w)), None)
+            if kind and kind not in allowed and kind not in _NOT_A_CHANGE and kind not in PEOPLE_KINDS:
+                found.append(match.group(0))
+    if len(heroes) > 1:
+        for match in _COUNTED.finditer(text):
+            kind = kind_of(match.group(1))
+            if kind in heroes and match.group(1).casefold() != kind:  # a plural of one hero's kind
+                found.append(match.group(0))
+    return found
+
+
+def invented_names(text: str, *, name: str | None, prompt: str = "", characters: Sequence[str] = ()) -> list[str]:
+    """Names the model gave characters on its own: capitalised words that are not the child's name,
+    not one the parent asked for (``characters``, the ``--with`` list), not in the request, and not a
+    sentence opener or an everyday word (a word also written in lower case is not a name). Spellings
+    of one name ("Zephyr", "Zephereus", "Zephire") count once, as the first."""
+    return list(dict.fromkeys(_name_spellings(text, name=name, prompt=prompt, characters=characters).values()))
+
+
+def _name_spellings(text: str, *, name: str | None, prompt: str, characters: Sequence[str]) -> dict[str, str]:
+    """Every invented name as written → its first spelling."""
+    known = {w.casefold() for w in (name or "").split()} | {w.casefold() for c in characters for w in c.split()}
+    known |= set(words(prompt))
+    lower = set(re.findall(r"\b[a-z]+\b", text))
+    starts = {m.end() for m in re.finditer(r"(?:^|[.!?][\"'”’]*\s+|[\"“]\s*|\n)", text)}
+    spellings: dict[str, str] = {}
+    for match in _NAME_TOKEN.finditer(text):
+        word = match.group(0)
+        folded = word.casefold()
+        if folded in known or folded in NOT_NAMES or folded in _COMMON_CAPITALISED or folded in STOPWORDS:
+            continue
+        if folded in lower or kind_of(folded) or folded in ADJECTIVES or folded.endswith("ly"):
+            continue
+        if match.start() in starts and word not in spellings and not _NAME_LIKE_AFTER.match(text[match.end():]):
+            continue  # a capitalised first word with nothing name-like after it
+        first = next((o for o in spellings.values() if word[:4] == o[:4] and _similar(word, o) >= 0.6), word)
+        spellings.setdefault(word, first)
+    return spellings
+
+
+_NAME_LIKE_AFTER = re.compile(r"\s*(?:['’]s\b|,?\s+(?:said|smiled|laughed|was|had|and|the|who|looked|nodded|asked|"
+                              r"replied|giggled|whispered|yawned|loved|lived|felt|knew|thought)\b)")
+
+
+def respell_names(scenes: Sequence[str], *, name: str | None, prompt: str,
+                  characters: Sequence[str] = ()) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    """Each invented name kept to its first spelling ("Zephereus", "Zephire" → "Zephyr"), scene by
+    scene (a name changes no sentence boundary). Returns the scenes and the (wrong, right) pairs."""
+    spellings = _name_spellings("\n\n".join(scenes), name=name, prompt=prompt, characters=characters)
+    wrong = {w: r for w, r in spellings.items() if w != r}
+    if not wrong:
+        return tuple(scenes), []
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(wrong, key=len, reverse=True))) + r")\b")
+    return tuple(pattern.sub(lambda m: wrong[m.group(1)], scene) for scene in scenes), list(wrong.items())
+
+
+@dataclass(frozen=True)
+class HeroReport:
+    """The three hero checks and what they found, for the judge's score."""
+
+    checks: tuple[CheckResult, CheckResult, CheckResult]  # hero_in_every_scene, hero_kind, cast
+    missing_scenes: int
+    kind_changed: bool
+    extra_names: int  # invented named characters beyond MAX_INVENTED_NAMES
+
+    @property
+    def penalty(self) -> int:
+        """A draft that loses its hero loses to one that keeps it."""
+        return (PENALTIES["hero_missing_scene"] * self.missing_scenes
+                + (PENALTIES["hero_kind_changed"] if self.kind_changed else 0)
+                + PENALTIES["extra_name"] * self.extra_names)
+
+
+def check_hero(scenes: Sequence[str], prompt: str, name: str | None,
+               characters: Sequence[str] = ()) -> tuple[HeroReport, tuple[str, ...]]:
+    """The hero checks on the saved story (hero in every scene, hero kind kept, cast), and the scenes
+    with invented names kept to one spelling. ``characters``: the names the parent asked for
+    (``--with``), which never count as invented."""
+    scenes, respelt = respell_names(scenes, name=name, prompt=prompt, characters=characters)
+    text = "\n\n".join(scenes)
+    missing = scenes_without_subject(scenes, prompt) if len(scenes) > 1 else []
+    things = " or ".join(prompt_subjects(prompt))
+    present = CheckResult("hero_in_every_scene", not missing,
+                          f"scene(s) {', '.join(map(str, missing))} never name {things}" if missing else "")
+    changes = kind_changes(text, prompt)
+    kind = CheckResult("hero_kind", not changes, f"the hero's kind changed: {changes[0]!r}" if changes else "")
+    extra = invented_names(text, name=name, prompt=prompt, characters=characters)
+    over = max(0, len(extra) - MAX_INVENTED_NAMES)
+    detail = "; ".join(filter(None, (f"{len(extra)} invented names: {', '.join(extra)}" if over else "",
+                                     "respelt " + ", ".join(f"{a}→{b}" for a, b in respelt) if respelt else "")))
+    cast = CheckResult("cast", not over, detail, len(respelt))
+    return HeroReport((present, kind, cast), len(missing), bool(changes), over), scenes
+
+
+# --- endings that wind down (issue 26) -------------------------------------------------------------
+# The last two sentences are what a child falls asleep on: no loss, absence, falling, leaving,
+# refusal or rejection there ("the lion was finally gone", "she started to fall", "But the king didn't
+# want them anymore"). One pattern a line, by what it means; the exceptions below are read first.
+ENDING_LOSS_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("loss", r"(?:was|were|is|are|had been|has been|now|all|finally)\s+(?:\w+\s+)?gone"),
+    ("loss", r"gone (?:forever|away|for good)"),
+    ("loss", r"disappear\w*|vanish\w*|lost|missing|no longer there|nowhere to be (?:seen|found)"),
+    ("absence", r"(?:was|were|is|are)(?:n't| not) there|without (?:him|her|them|his|her|their)\b|all alone|alone"),
+    ("absence", r"no more|any ?more|never (?:again|came back|returned|saw)|empty|forgot(?:ten)?|left behind"),
+    ("falling", r"(?:fell|falls|fall|falling|fallen|tumbl\w*|slipp\w*|dropp\w*|tripped)"),
+    ("leaving", r"(?:went|go|goes|going|ran|run|runs|flew|fly|flies|walked|swam|hopped|sailed|drove|floated"
+                r"|wandered|moved|rode|crawled|hurried|rushed) (?:far )?(?:away|off)"),
+    ("leaving", r"left|leave|leaving|good-?bye|farewell|depart\w*|set (?:off|out)"),  # not "leaves": autumn
+    ("refusal", r"(?:did|does|do|would|could|will|can)(?: not|n't|not) (?:want|like|need|love|care|let|allow)\w*"),
+    ("refusal", r"won't (?:want|like|let)\w*|refus\w*|said no|not allowed"),
+    ("rejection", r"reject\w*|not welcome|go away|ignor\w*|turned away|sent away|no one (?:wanted|cared)|nobody"),
+)
+# Read out before the patterns: sleep is the one fall a bedtime story wants, night and snow may fall,
+# and a worry that is gone, or a child who is never alone, is comfort.
+ENDING_LOSS_EXCEPTIONS: tuple[str, ...] = (
+    r"(?:fell|falls|fall|falling|fallen)\s+(?:fast\s+|sound\s+|softly\s+|gently\s+|peacefully\s+|quickly\s+)?asleep",
+    r"(?:fell|falls|fall|falling|fallen|drift\w*|float\w*|sail\w*)\s+(?:\w+\s+){0,2}(?:in)?to\s+(?:a\s+)?"
+    r"(?:\w+\s+){0,2}(?:sleep|slumber|dreams?|dreamland)\b",
+    r"(?:snow|snowflakes|rain|raindrops|leaves|petals|dew|night|darkness|dusk|evening|quiet|silence|hush"
+    r"|calm|peace|stillness|sleep|eyelids|eyes)\s+(?:\w+\s+){0,2}(?:fell|falls|fall|falling|fallen|dropped|drooped)",
+    r"(?:worr\w*|fears?|sadness|tears|troubles?|shyness|grumpiness|clouds?|storm|thunder)\s+(?:\w+\s+){0,3}"
+    r"(?:gone|melted away|went away|disappeared|faded(?: away)?|vanished|floated away|drifted away|blew away)",
+    r"(?:never|not|no longer|n't)\s+(?:\w+\s+){0,2}(?:alone|lost|lonely)",
+    r"left (?:the light|a light|the lamp|the door|a kiss|a note)|on the left|to the left",
+)
+_LOSS = re.compile(r"\b(?:" + "|".join(p for _, p in ENDING_LOSS_PATTERNS) + r")\b", re.IGNORECASE)
+_LOSS_EXCEPTIONS = re.compile("|".join(f"(?:{p})" for p in ENDING_LOSS_EXCEPTIONS), re.IGNORECASE)
+
+
+def loss_words(sentence: str) -> list[str]:
+    """The loss, absence, falling, leaving, refusal or rejection words in a sentence."""
+    return [m.group(0) for m in _LOSS.finditer(_LOSS_EXCEPTIONS.sub(" ", sentence))]
+
+
+def ending_losses(text: str) -> list[str]:
+    """Such words in the story's last two sentences: what the bench counts and the ending check cuts."""
+    return [w for s in sentences(text.replace("\n", " "))[-2:] for w in loss_words(s)]
+
+
+def _without_ending_losses(scenes: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """The scenes with every sentence among the story's last two that has a loss word removed (the
+    sentence before the one that went comes into the last two, and is read too), and the sentences
+    removed. The last scene may be left empty (check_ending then ends it with the gentle closing);
+    an earlier one never is. What is left may end unsleepily: check_ending adds the closing then."""
+    paras = list(scenes)
+    removed: list[str] = []
+    while True:
+        flat = [(i, s) for i, scene in enumerate(paras) for s in sentences(scene.replace("\n", " "))]
+        bad = next(((i, s) for i, s in reversed(flat[-2:]) if loss_words(s)), None)
+        if bad is None:
+            break
+        i, sentence = bad
+        left = re.sub(r"[ \t]+", " ", paras[i].replace(sentence, " ", 1)).strip()
+        if not left and i < len(paras) - 1:
+            break
+        removed.append(sentence)
+        paras[i] = left
+    return tuple(paras), removed
 
 
 # --- the judge --------------------------------------------------------------------------------
@@ -485,6 +776,10 @@ PENALTIES = {
     "distress_resolved": 10,    # per worried sentence that is soothed again
     "ending_replaced": 15,      # the gentle closing had to be used
     "name_fixed": 2,            # per misspelt name corrected
+    # issue 26: the hero stays the hero
+    "hero_missing_scene": 8,    # per scene that never names the prompt's subject
+    "hero_kind_changed": 30,    # the hero turned into another kind, or one of two heroes into the other's
+    "extra_name": 8,            # per invented named character beyond MAX_INVENTED_NAMES
 }
 # A draft scoring this much ends the writing: each further draft costs as much time as the first.
 STOP_SCORE = 85
@@ -516,12 +811,14 @@ class Verdict:
 
 
 def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions: Sequence[str],
-          split: Any = None, own_words: Iterable[str] | None = None, given: Sequence[str] = ()) -> Verdict:
+          split: Any = None, own_words: Iterable[str] | None = None, given: Sequence[str] = (),
+          characters: Sequence[str] = ()) -> Verdict:
     """Run every check on a draft's scenes, apply the repairs, and score it.
 
     ``split(text, count)`` re-splits the repaired text into the same number of scenes (the
     composer passes story.split_scenes); without it scenes are joined back paragraph by paragraph.
-    ``given``: sentences the composer wrote into the draft itself, left out of the on-subject check."""
+    ``given``: sentences the composer wrote into the draft itself, left out of the on-subject check.
+    ``characters``: the names the parent asked for (``--with``): never counted as invented."""
     scenes = tuple(scenes)
     count = len(scenes)
     text = "\n\n".join(scenes)
@@ -545,8 +842,9 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     # On the story as it will be saved; the sentences we wrote for the model ("Once upon a time,
     # there was a sleepy dragon…") do not count.
     subject = check_on_subject(_minus("\n\n".join(scenes), given), prompt)
-    checks = (subject, echo, calm, names, ending)
-    score = 100
+    hero, scenes = check_hero(scenes, prompt, name, characters)
+    checks = (subject, echo, calm, names, ending, *hero.checks)
+    score = 100 - hero.penalty
     score -= 0 if subject.passed else PENALTIES["on_subject"]
     score -= PENALTIES["echo_sentence"] * echo.repairs
     score -= PENALTIES["distress_unresolved"] * len(tone.unresolved)
