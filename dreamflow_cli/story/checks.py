@@ -504,6 +504,7 @@ fish whale dolphin shark seal walrus octopus squid crab lobster shrimp jellyfish
 turtle tortoise frog toad newt snake lizard crocodile alligator snail slug worm caterpillar butterfly
 moth bee bumblebee ant ladybug ladybird beetle spider firefly dragonfly grasshopper cricket
 snowman scarecrow
+boat ship tugboat train kite balloon cloud moon star sun rocket tractor truck car bus plane snowflake
 """.split())
 # People: a child in the story may well be called a girl or a boy; that is not a kind taking over.
 PEOPLE_KINDS = frozenset("""
@@ -566,6 +567,33 @@ def hero_kinds(prompt: str) -> tuple[str, ...]:
         if not followed:
             heads.append(subject)
     return tuple(heads or subjects)
+
+
+def cast_kinds(prompt: str) -> tuple[str, ...]:
+    """The heroes a story's beats name by kind: the prompt's subjects, from its first phrase, that are
+    creatures, people or things it brings to life ("a sleepy dragon who…" → ("dragon",); "a fox and a
+    badger…" → ("fox", "badger"); "the moon who is too shy" → ("moon",)). "A trip to the moon" and
+    "a garden where…" have none: the child is the hero there."""
+    tokens = words(story_subject(prompt))
+    end = next((i for i, t in enumerate(tokens) if t in SUBJECT_ENDS and t not in ("and", "or")), len(tokens))
+    first = tokens[:end]
+    heads = [h for h in hero_kinds(prompt) if h in first]
+    chosen = []
+    for head in heads:
+        if kind_of(head) or re.search(rf"\b{re.escape(head)}\s+(?:who|that)\b", prompt, re.IGNORECASE):
+            chosen.append(head)
+    subjects = prompt_subjects(prompt)
+    if not chosen:  # "a firefly lantern parade": the creature in the phrase
+        chosen = [w for w in subjects if w in first and kind_of(w)][:1]
+    # With the noun before it when that is part of the name: "lighthouse keeper", "bear cub".
+    return tuple(_with_noun_before(w, first, subjects) for w in chosen)
+
+
+def _with_noun_before(head: str, phrase: list[str], subjects: Sequence[str]) -> str:
+    i = phrase.index(head)
+    if i and phrase[i - 1] in subjects and (i < 2 or phrase[i - 2] not in ADJECTIVES):
+        return f"{phrase[i - 1]} {head}"  # not "air balloon" from "a hot air balloon": just "balloon"
+    return head
 
 
 def _allowed_kinds(prompt: str) -> set[str]:
