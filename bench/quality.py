@@ -4,6 +4,9 @@
     python bench/quality.py --only rates --threads 1   # the content measures (fine under load)
     python bench/quality.py --only speed          # wall time with N candidates vs one draft (quiet machine)
     python bench/quality.py --limit 2 --threads 1  # a quick look
+    python bench/quality.py --titles              # no model: the title of every prompt shape, whole or cut
+    python bench/quality.py --only speed --scaffold off,auto   # beat by beat vs one call (quiet machine)
+    python bench/quality.py --rescore old.json    # no model: today's measures on an earlier run's stories
 
 Every gentle prompt is written twice per model, side by side in the same run: once with one draft
 (``candidates = 1``, what dreamflow did before issue 11) and once with the configured number of
@@ -18,6 +21,18 @@ what a parent would notice, measured on the saved story itself (not on the judge
 - name misspellings: near-misspellings of the child's name left in the saved story;
 - chosen candidate: which draft the judge kept (1 = the first), and how many were written;
 - wall time per story, median, and its ratio to the one-draft run.
+
+Issue 26 adds what a parent notices about the hero and the ending, also on the saved story:
+
+- whole titles checked against the prompt: a title made from the prompt may not stop where the
+  prompt's phrase goes on ("… in an Old Oak" from "…an old oak tree"), nor on a describing word
+  whose noun was cut ("… for a Warm");
+- the subject in every scene: as saved (what a parent reads, dreamflow's beat openers included) and
+  in the model's own words only (every word dreamflow wrote left out);
+- the hero's kind never changes (checks.kind_changes: "The dragon became a little girl", "two foxes");
+- stories with more than one invented name (checks.invented_names);
+- endings with a loss, leaving, falling or refusal word in the last two sentences
+  (checks.ENDING_LOSS_PATTERNS); and which stories were written beat by beat.
 
 It also keeps the older measures: complete last sentence, name used, sleepy ending, repeated
 sentences, guard hits and retries, words, and a reading level (Flesch-Kincaid grade with a simple

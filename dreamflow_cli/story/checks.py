@@ -504,6 +504,10 @@ fish whale dolphin shark seal walrus octopus squid crab lobster shrimp jellyfish
 turtle tortoise frog toad newt snake lizard crocodile alligator snail slug worm caterpillar butterfly
 moth bee bumblebee ant ladybug ladybird beetle spider firefly dragonfly grasshopper cricket
 snowman scarecrow
+""".split())
+# Things a prompt brings to life ("a friendly cloud", "the little train"): heroes for the beats to
+# name, but turning into one of them ("the star turned into a big bright sun") is no change of kind.
+LIVELY_THINGS = frozenset("""
 boat ship tugboat train kite balloon cloud moon star sun rocket tractor truck car bus plane snowflake
 """.split())
 # People: a child in the story may well be called a girl or a boy; that is not a kind taking over.
@@ -580,7 +584,8 @@ def cast_kinds(prompt: str) -> tuple[str, ...]:
     heads = [h for h in hero_kinds(prompt) if h in first]
     chosen = []
     for head in heads:
-        if kind_of(head) or re.search(rf"\b{re.escape(head)}\s+(?:who|that)\b", prompt, re.IGNORECASE):
+        if kind_of(head) or head in LIVELY_THINGS or re.search(rf"\b{re.escape(head)}\s+(?:who|that)\b", prompt,
+                                                               re.IGNORECASE):
             chosen.append(head)
     subjects = prompt_subjects(prompt)
     if not chosen:  # "a firefly lantern parade": the creature in the phrase
@@ -653,28 +658,43 @@ def invented_names(text: str, *, name: str | None, prompt: str = "", characters:
 
 
 def _name_spellings(text: str, *, name: str | None, prompt: str, characters: Sequence[str]) -> dict[str, str]:
-    """Every invented name as written → its first spelling."""
+    """Every invented name as written → its first spelling. A capitalised word is a name when it is
+    used like one: after "named"/"called", before "'s" or a doing ("Zephyr smiled"), or more than once
+    and not only as a sentence's first word; not after "the" or "a", nor next to another capitalised
+    word (a place: "the Arctic Circle")."""
     known = {w.casefold() for w in (name or "").split()} | {w.casefold() for c in characters for w in c.split()}
     known |= set(words(prompt))
     lower = set(re.findall(r"\b[a-z]+\b", text))
     starts = {m.end() for m in re.finditer(r"(?:^|[.!?][\"'”’]*\s+|[\"“]\s*|\n)", text)}
-    spellings: dict[str, str] = {}
+    uses: dict[str, list[bool]] = {}  # word → for each use, whether it began a sentence
+    evidence: set[str] = set()
     for match in _NAME_TOKEN.finditer(text):
-        word = match.group(0)
+        word, before, after = match.group(0), text[:match.start()], text[match.end():]
         folded = word.casefold()
+        at_start = match.start() in starts
         if folded in known or folded in NOT_NAMES or folded in _COMMON_CAPITALISED or folded in STOPWORDS:
             continue
-        if folded in lower or kind_of(folded) or folded in ADJECTIVES or folded.endswith("ly"):
-            continue
-        if match.start() in starts and word not in spellings and not _NAME_LIKE_AFTER.match(text[match.end():]):
-            continue  # a capitalised first word with nothing name-like after it
-        first = next((o for o in spellings.values() if word[:4] == o[:4] and _similar(word, o) >= 0.6), word)
-        spellings.setdefault(word, first)
+        if folded in lower or kind_of(folded) or folded in ADJECTIVES or (at_start and folded.endswith("ly")):
+            continue  # "Slowly and gently, …", "Suddenly, …" (mid-sentence, "Tilly" is a name)
+        previous = re.search(r"([A-Z][a-z]+)\s+$", before)
+        if re.search(r"\b(?:the|a|an)\s+$", before, re.IGNORECASE) or re.match(r"\s+[A-Z][a-z]", after) \
+                or (previous and previous.group(1).casefold() not in NOT_NAMES | _COMMON_CAPITALISED | STOPWORDS):
+            continue  # a place or a title, not someone's name
+        uses.setdefault(word, []).append(at_start)
+        if _NAME_LIKE_AFTER.match(after) or re.search(r"\b(?:named|called)\s+$", before):
+            evidence.add(word)
+    spellings: dict[str, str] = {}
+    for word, starts_of in uses.items():
+        if word in evidence or (len(starts_of) > 1 and not all(starts_of)):
+            first = next((o for o in spellings.values() if word[:4] == o[:4] and _similar(word, o) >= 0.6), word)
+            spellings[word] = first
     return spellings
 
 
-_NAME_LIKE_AFTER = re.compile(r"\s*(?:['’]s\b|,?\s+(?:said|smiled|laughed|was|had|and|the|who|looked|nodded|asked|"
-                              r"replied|giggled|whispered|yawned|loved|lived|felt|knew|thought)\b)")
+_NAME_LIKE_AFTER = re.compile(r"\s*(?:['’]s\b|,?\s+(?:said|smiled|laughed|was|had|and|who|looked|nodded|asked|"
+                              r"replied|giggled|whispered|yawned|loved|lived|felt|knew|thought|slept|went|ran|played|"
+                              r"sat|walked|hugged|held|wanted|liked|could|would|did|got|began|decided|lay|jumped|"
+                              r"flew|hopped|swam|sighed|turned|found|saw|heard|gave|took|made|came|cried|is|has)\b)")
 
 
 def respell_names(scenes: Sequence[str], *, name: str | None, prompt: str,
@@ -750,12 +770,13 @@ ENDING_LOSS_PATTERNS: tuple[tuple[str, str], ...] = (
 ENDING_LOSS_EXCEPTIONS: tuple[str, ...] = (
     r"(?:fell|falls|fall|falling|fallen)\s+(?:fast\s+|sound\s+|softly\s+|gently\s+|peacefully\s+|quickly\s+)?asleep",
     r"(?:fell|falls|fall|falling|fallen|drift\w*|float\w*|sail\w*)\s+(?:\w+\s+){0,2}(?:in)?to\s+(?:a\s+)?"
-    r"(?:\w+\s+){0,2}(?:sleep|slumber|dreams?|dreamland)\b",
+    r"(?:[\w,]+\s+){0,3}(?:sleep|slumber|dreams?|dreamland)\b",
     r"(?:snow|snowflakes|rain|raindrops|leaves|petals|dew|night|darkness|dusk|evening|quiet|silence|hush"
     r"|calm|peace|stillness|sleep|eyelids|eyes)\s+(?:\w+\s+){0,2}(?:fell|falls|fall|falling|fallen|dropped|drooped)",
     r"(?:worr\w*|fears?|sadness|tears|troubles?|shyness|grumpiness|clouds?|storm|thunder)\s+(?:\w+\s+){0,3}"
     r"(?:gone|melted away|went away|disappeared|faded(?: away)?|vanished|floated away|drifted away|blew away)",
     r"(?:never|not|no longer|n't)\s+(?:\w+\s+){0,2}(?:alone|lost|lonely)",
+    r"fell into (?:each other's|one another's|her|his|their|mommy's|mummy's|daddy's) arms",
     r"left (?:the light|a light|the lamp|the door|a kiss|a note)|on the left|to the left",
 )
 _LOSS = re.compile(r"\b(?:" + "|".join(p for _, p in ENDING_LOSS_PATTERNS) + r")\b", re.IGNORECASE)
