@@ -113,8 +113,8 @@ def test_openers_name_the_child_and_the_hero_by_kind_and_never_instruct():
             opener = beat_opener(beat, cast, seed)
             assert "Mia" in opener or "the dragon" in opener.lower(), (beat, opener)
             assert not re.search(r"\b(?:write|story|beat|scene|paragraph|sentence)\b", opener, re.IGNORECASE)
-    assert beat_opener("try", Cast("Mateo", ("fox", "badger")), 0) == "So Mateo, the fox and the badger tried"
-    assert beat_opener("wish", Cast("Lily", ("girl",)), 0) == "More than anything, Lily wanted"  # the girl is Lily
+    assert beat_opener("try", Cast("Mateo", ("fox", "badger")), 0) == "So, hand in hand, Mateo, the fox and the badger"
+    assert beat_opener("wish", Cast("Lily", ("girl",)), 0) == "More than anything, Lily wanted to"  # the girl is Lily
     assert beat_opener("comfort", Cast(None, ("owl",)), 0) == "The owl smiled, feeling safe and"
 
 

@@ -452,6 +452,10 @@ def gentle_closing(name: str | None) -> str:
     return f"And so, warm and safe, {name or 'everyone'} drifted off to sleep."
 
 
+# The ending check's detail when it only cut a loss and the model's own sleepy ending still stands.
+LOSS_CUT = "cut a loss from the ending"
+
+
 def check_ending(scenes: Sequence[str], name: str | None) -> tuple[CheckResult, tuple[str, ...]]:
     """The last lines must be whole, calm and sleepy. Distressing closing sentences are cut and,
     when what is left does not wind down to sleep, the fixed gentle closing is added."""
@@ -469,7 +473,7 @@ def check_ending(scenes: Sequence[str], name: str | None) -> tuple[CheckResult, 
     if cut == 0 and not lost and complete and sleepy:
         return CheckResult("ending", True), tuple(scenes)
     if lost and not cut and complete and sleepy:  # the sleepy ending stands once the loss is out
-        return CheckResult("ending", False, f"cut a loss from the ending: {lost[0]!r}", len(lost)), tuple(scenes)
+        return CheckResult("ending", False, f"{LOSS_CUT}: {lost[0]!r}", len(lost)), tuple(scenes)
     problem = ("a worried last sentence" if cut else f"a loss in the ending ({lost[0]!r})" if lost
                else "no sleepy ending" if complete else "an unfinished ending")
     cut += len(lost)
@@ -824,6 +828,7 @@ PENALTIES = {
     "distress_unresolved": 25,  # per worried sentence nothing comforting follows
     "distress_resolved": 10,    # per worried sentence that is soothed again
     "ending_replaced": 15,      # the gentle closing had to be used
+    "ending_loss_cut": 5,       # a loss cut from the last lines, the model's sleepy ending kept (issue 26)
     "name_fixed": 2,            # per misspelt name corrected
     # issue 26: the hero stays the hero
     "hero_missing_scene": 8,    # per scene that never names the prompt's subject
@@ -898,7 +903,8 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     score -= PENALTIES["echo_sentence"] * echo.repairs
     score -= PENALTIES["distress_unresolved"] * len(tone.unresolved)
     score -= PENALTIES["distress_resolved"] * (len(tone.distressing) - len(tone.unresolved))
-    score -= 0 if ending.passed else PENALTIES["ending_replaced"]
+    score -= 0 if ending.passed else PENALTIES["ending_loss_cut" if ending.detail.startswith(LOSS_CUT)
+                                               else "ending_replaced"]
     score -= PENALTIES["name_fixed"] * names.repairs
     disqualified = any(c.disqualified for c in checks)
     kept = tuple(s for s in tone.distressing if s not in cut)

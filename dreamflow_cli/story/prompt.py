@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from dreamflow_cli.story.text import clean_body, is_complete, sentences, story_subject, trim_to_sentence
-from dreamflow_cli.story.title import title_from_prompt
+from dreamflow_cli.story.title import NEEDS_NOUN, PHRASE_BOUNDARIES, PHRASE_STARTS, boundaries, title_from_prompt
 
 @dataclass(frozen=True)
 class AgeBand:
@@ -119,11 +119,35 @@ MAX_ENDING_SENTENCES = 3
 
 
 def subject_sentence(prompt: str) -> str:
-    """A first sentence that names what the story is about: the start of a base model's page, and
-    of a chat model's draft after one that wandered off subject. The on-subject check does not
-    count it: the model has to keep to the subject itself."""
-    subject = story_subject(prompt)
-    return f"Once upon a time, there was {subject[:1].lower() + subject[1:]}."
+    """A first sentence that names what the story is about: the start of a base model's page, of a
+    scaffolded draft, and of a chat model's draft after one that wandered off subject. The
+    on-subject check does not count it: the model has to keep to the subject itself. A prompt that
+    says what its hero does gets a "who" ("there was a lost kitten who finds home")."""
+    subject = with_who(story_subject(prompt))
+    many = subject.split()[0].lower() in ("two", "three", "four", "five", "six", "some", "many", "several")
+    return f"Once upon a time, there {'were' if many else 'was'} {subject[:1].lower() + subject[1:]}."
+
+
+# Doings that follow a hero without an -s ("a fox and a badger *become* friends").
+_PLAIN_VERBS = frozenset("""
+become find go meet learn share play make help sing dance fly sleep visit build count look want love
+""".split())
+
+
+def with_who(subject: str) -> str:
+    """"a lost kitten finds home" → "a lost kitten who finds home": the prompt's first doing, right
+    after its hero, made a describing clause, so "there was …" reads as a sentence."""
+    words = subject.split()
+    lower = [w.lower().strip(",.;:") for w in words]
+    for i in range(1, len(words)):
+        if lower[i] in PHRASE_BOUNDARIES or lower[i - 1] in PHRASE_STARTS or lower[i - 1] in NEEDS_NOUN:
+            if lower[i] in PHRASE_BOUNDARIES and lower[i] not in ("and", "or"):
+                break  # "a dragon *who* counts", "a trip *to* the moon": already reads on
+            continue
+        verb = lower[i] in _PLAIN_VERBS or (lower[i].endswith("s") and i in boundaries(words)[:1])
+        if verb and not lower[i].endswith("ing"):
+            return " ".join([*words[:i], "who", *words[i:]])
+    return subject
 
 
 def base_model_opening(prompt: str, *, name: str | None, theme: str | None, seed: int) -> tuple[str, str]:
@@ -190,11 +214,15 @@ BEATS_BY_COUNT = {5: BEATS, 4: ("setting", "wish", "try", "sleep"), 3: ("setting
 BEAT_OPENERS: dict[str, tuple[str, ...]] = {
     "setting": ("One quiet evening, {who}", "One starry night, {who}", "In a cosy little house, {who}",
                 "As the sun went down, {who}"),
-    "wish": ("More than anything, {hero} wanted", "That night, {hero} wished", "Deep down, {hero} hoped"),
-    "try": ("So {who} tried", "Together, {who}", "Slowly and gently, {who}"),
+    # A wish that is small and happy: the words lead into what it is, not into a worry.
+    "wish": ("More than anything, {hero} wanted to", "{hero} had one small, happy wish: to",
+             "That night, {hero} dreamed of"),
+    "try": ("So, hand in hand, {who}", "Together, {who} gently", "Step by step, {who} happily"),
     "comfort": ("{name} gave {hero} a warm hug, and", "{hero} smiled at {name}, feeling safe and",
                 "{hero} smiled, feeling safe and", "Soon {hero} felt warm and"),
-    "sleep": ("At last, {who} snuggled", "Soon, {who} grew sleepy, and", "Before long, {who} gave a big, sleepy yawn and"),
+    # Every sleep opener is already sleepy, so the last beat winds down whatever follows it.
+    "sleep": ("At last, {who} snuggled down, closed their eyes and", "Soon, {who} gave a big, sleepy yawn and",
+              "Before long, {who} curled up warm and cosy and"),
 }
 
 

@@ -41,17 +41,18 @@ those very too not
 
 # Describing words that stand before a noun: after "a", "the", a preposition or a possessive, a
 # title ending on one of them has lost its noun ("… for a Warm"). Words that are just as often
-# nouns themselves ("the Dark", "the Cold", "the Secret", "the Wild", "the Gold") are left out.
+# nouns themselves ("the Dark", "the Cold", "the Deep", "the Quiet", "a Giant", "a Baby", "an
+# Orange", "the Gold") are left out.
 NEEDS_NOUN = frozenset("""
-little tiny small big large huge giant enormous great tall short long wide narrow deep high low
-old young new baby ancient
-sleepy tired drowsy shy brave kind gentle quiet calm happy glad merry jolly sad lonely lost
+little tiny small big large huge enormous great tall short long wide narrow high low
+old young new ancient
+sleepy tired drowsy shy brave kind gentle happy glad merry jolly sad lonely lost
 friendly curious clever wise silly funny grumpy busy lazy slow fast quick proud lucky
 snowy sunny rainy windy misty foggy cloudy stormy frosty icy starry moonlit starlit
 warm hot cool chilly frozen
 cosy cozy soft fluffy furry fuzzy woolly smooth rough bumpy prickly spiky shiny sparkly
-sparkling glittering glowing twinkling bright pale golden silver wooden paper velvet silken
-pink red orange yellow green purple violet white black brown grey gray
+sparkling glittering glowing twinkling bright pale golden silver wooden silken
+pink red yellow green purple violet white black brown grey gray
 magical enchanted mysterious hidden faraway distant nearby
 beautiful pretty lovely wonderful marvellous marvelous special favourite favorite perfect
 northern southern eastern western
