@@ -224,3 +224,17 @@ def test_smollm2_writes_beat_by_beat_on_auto(test_model: Path):
     assert all(_scene_names_subject(scene, DRAGON) for scene in composed.story.scenes)
     assert not re.search(r"\b(?:Beat|Scene|Chapter)\s*\d|^#", text, re.MULTILINE)
     assert "Write" not in text and "short sentences" not in text
+
+
+@pytest.mark.parametrize("prompt, sentence", [
+    ("a lost kitten finds home", "Once upon a time, there was a lost kitten who finds home."),
+    ("a fox and a badger become friends", "Once upon a time, there was a fox and a badger who become friends."),
+    ("two squirrels sharing acorns", "Once upon a time, there were two squirrels sharing acorns."),
+    ("a sleepy dragon who counts the stars", "Once upon a time, there was a sleepy dragon who counts the stars."),
+    ("a trip to the moon", "Once upon a time, there was a trip to the moon."),
+    ("a library where books come alive", "Once upon a time, there was a library where books come alive."),
+])
+def test_the_first_beat_begins_with_a_sentence_naming_the_subject(prompt, sentence):
+    from dreamflow_cli.story.prompt import subject_sentence
+
+    assert subject_sentence(prompt) == sentence

@@ -488,8 +488,8 @@ def check_ending(scenes: Sequence[str], name: str | None) -> tuple[CheckResult, 
 # "The dragon became a little girl"; a fox and a badger become "two foxes". These checks read the
 # saved story: the prompt's subject in every scene, the hero's kind kept, and few invented names.
 
-# What a bedtime hero can be: creatures, people and the things prompts bring to life. Turning into
-# another of these mid-story ("became a little girl") is the hero lost; data, so it can grow.
+# What a bedtime hero can be: creatures, people and toys. Turning into another of these mid-story
+# ("became a little girl") is the hero lost; data, so it can grow.
 HERO_KINDS = frozenset("""
 animal creature pet toy doll teddy puppet robot dragon unicorn fairy elf pixie gnome troll giant
 wizard witch mermaid monster dinosaur alien ghost angel princess prince king queen knight pirate

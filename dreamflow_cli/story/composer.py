@@ -14,6 +14,11 @@ drafts at most) and never kept. A base model (no chat template) is given the ope
 to continue instead of instructions (story.base_model_opening). After a draft that wandered off
 subject, the next ones start with a sentence naming the subject (story.subject_sentence); the
 on-subject check does not count that sentence.
+
+The beat scaffold (issue 26, ``scaffold`` setting; auto: on for models under 1B parameters): a draft
+is written one beat at a time instead (prompt.BEATS: where we are, a small wish, a gentle try,
+comfort, sleep), each beat begun by words naming the child and the hero by kind, so a tiny model
+continues from the right place. No ending call is needed: the last beat is sleep.
 """
 
 from __future__ import annotations
