@@ -288,8 +288,9 @@ def hero_measures(row: Row) -> None:
     scenes = row.scenes or [row.text]
     text = "\n\n".join(scenes)
     if len(scenes) > 1:
-        row.subject_every_scene = not scenes_without_subject(scenes, prompt)
-        row.subject_every_scene_model = not scenes_without_subject([_without(s, row.given) for s in scenes], prompt)
+        row.subject_every_scene = not scenes_without_subject(scenes, prompt, name)
+        row.subject_every_scene_model = not scenes_without_subject([_without(s, row.given) for s in scenes], prompt,
+                                                                   name)
     else:
         row.subject_every_scene = check_on_subject(text, prompt).passed
         row.subject_every_scene_model = check_on_subject(_without(text, row.given), prompt).passed

@@ -23,6 +23,10 @@ def test_scenes_that_never_name_the_subject_are_found():
     scenes = ("Mia met a sleepy dragon.", "They had a party with cake and balloons.", "The dragons yawned.")
     assert scenes_without_subject(scenes, "a sleepy dragon who counts the stars") == [2]
     assert scenes_without_subject(("A bunny hopped.", "The rabbit slept."), "a bunny") == []  # a synonym counts
+    # The girl the prompt asks for is the child the parent named.
+    lily = ("Once there was a girl who found a door.", "Lily opened it.", "Lily's eyes closed.")
+    assert scenes_without_subject(lily, "a girl who finds a door", "Lily") == []
+    assert scenes_without_subject(lily, "a girl who finds a door") == [2, 3]
 
 
 # --- the hero's kind --------------------------------------------------------------------------------

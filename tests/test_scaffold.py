@@ -113,7 +113,11 @@ def test_openers_name_the_child_and_the_hero_by_kind_and_never_instruct():
             opener = beat_opener(beat, cast, seed)
             assert "Mia" in opener or "the dragon" in opener.lower(), (beat, opener)
             assert not re.search(r"\b(?:write|story|beat|scene|paragraph|sentence)\b", opener, re.IGNORECASE)
-    assert beat_opener("try", Cast("Mateo", ("fox", "badger")), 0) == "So, hand in hand, Mateo, the fox and the badger"
+    assert beat_opener("try", Cast("Mateo", ("fox", "badger")), 0) == "So, with a gentle smile, Mateo, the fox and the badger"
+    # A place or a thing for a subject: the child is the hero, and the beats name the place too.
+    garden = Cast("Amara", (), "garden")
+    assert beat_opener("wish", garden, 0) == "Amara had one small, happy wish about the garden: to"
+    assert beat_opener("sleep", garden, 0) == "At last, Amara said goodnight to the garden, closed their eyes and"
     assert beat_opener("wish", Cast("Lily", ("girl",)), 0) == "More than anything, Lily wanted to"  # the girl is Lily
     assert beat_opener("comfort", Cast(None, ("owl",)), 0) == "The owl smiled, feeling safe and"
 

@@ -615,12 +615,19 @@ def _allowed_kinds(prompt: str) -> set[str]:
     return allowed
 
 
-def scenes_without_subject(scenes: Sequence[str], prompt: str) -> list[int]:
-    """The scenes (1-based) that never name what the prompt is about (plural, synonym-light)."""
+# A prompt's child ("a girl who finds a door") is the child the parent named: her name names her.
+CHILD_KINDS = frozenset("girl boy child kid toddler".split())
+
+
+def scenes_without_subject(scenes: Sequence[str], prompt: str, name: str | None = None) -> list[int]:
+    """The scenes (1-based) that never name what the prompt is about (plural, synonym-light; the
+    child's name, when the prompt's hero is a girl or a boy)."""
     subjects = prompt_subjects(prompt)
     if not subjects:
         return []
     forms = set().union(*(noun_forms(s) for s in subjects))
+    if name and CHILD_KINDS & set(subjects):
+        forms |= {w.casefold() for w in name.split()} | {f"{w.casefold()}'s" for w in name.split()}
     return [i for i, scene in enumerate(scenes, 1) if not forms & set(words(scene))]
 
 
@@ -737,7 +744,7 @@ def check_hero(scenes: Sequence[str], prompt: str, name: str | None,
     (``--with``), which never count as invented."""
     scenes, respelt = respell_names(scenes, name=name, prompt=prompt, characters=characters)
     text = "\n\n".join(scenes)
-    missing = scenes_without_subject(scenes, prompt) if len(scenes) > 1 else []
+    missing = scenes_without_subject(scenes, prompt, name) if len(scenes) > 1 else []
     things = " or ".join(prompt_subjects(prompt))
     present = CheckResult("hero_in_every_scene", not missing,
                           f"scene(s) {', '.join(map(str, missing))} never name {things}" if missing else "")

@@ -316,7 +316,9 @@ def plan_scaffold(model: Backend, request: StoryRequest, setting: str, budget: i
     wanted, reason = scaffold_decision(setting, model_parameters(model) if setting == "auto" else None)
     if not wanted:
         return Scaffold(setting, False, reason)
-    cast = Cast(request.name, cast_kinds(request.prompt))
+    kinds = cast_kinds(request.prompt)
+    things = prompt_subjects(request.prompt)
+    cast = Cast(request.name, kinds, None if kinds or not things else things[0])
     if not cast.usable:
         return Scaffold(setting, False, f"{reason}; but no hero to name (no --name, no creature in the prompt)")
     beats = beat_plan(budget, min_tokens=MIN_BEAT_TOKENS)

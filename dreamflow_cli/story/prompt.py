@@ -217,12 +217,23 @@ BEAT_OPENERS: dict[str, tuple[str, ...]] = {
     # A wish that is small and happy: the words lead into what it is, not into a worry.
     "wish": ("More than anything, {hero} wanted to", "{hero} had one small, happy wish: to",
              "That night, {hero} dreamed of"),
-    "try": ("So, hand in hand, {who}", "Together, {who} gently", "Step by step, {who} happily"),
+    "try": ("So, with a gentle smile, {who}", "Together, {who} gently", "Step by step, {who} happily"),
     "comfort": ("{name} gave {hero} a warm hug, and", "{hero} smiled at {name}, feeling safe and",
                 "{hero} smiled, feeling safe and", "Soon {hero} felt warm and"),
     # Every sleep opener is already sleepy, so the last beat winds down whatever follows it.
     "sleep": ("At last, {who} snuggled down, closed their eyes and", "Soon, {who} gave a big, sleepy yawn and",
               "Before long, {who} curled up warm and cosy and"),
+}
+
+
+# When the prompt's subject is a place or a thing, not a creature ("a garden where the flowers
+# whisper", "a trip to the moon"), the child is the hero and these beats name the {thing} too, so it
+# stays in every scene.
+THING_OPENERS: dict[str, tuple[str, ...]] = {
+    "wish": ("{hero} had one small, happy wish about the {thing}: to", "That night, {hero} dreamed of the {thing} and"),
+    "comfort": ("{hero} smiled at the {thing}, feeling safe and", "Near the {thing}, {hero} felt warm and"),
+    "sleep": ("At last, {who} said goodnight to the {thing}, closed their eyes and",
+              "Soon, {who} whispered goodnight to the {thing} and"),
 }
 
 
@@ -242,6 +253,7 @@ class Cast:
 
     name: str | None
     kinds: tuple[str, ...] = ()
+    thing: str | None = None  # the subject when it is a place or a thing ("garden"), named by some beats
 
     @property
     def heroes(self) -> tuple[str, ...]:
@@ -276,10 +288,12 @@ def beat_plan(budget: int, *, min_tokens: int) -> tuple[str, ...]:
 
 def beat_opener(beat: str, cast: Cast, seed: int) -> str:
     """The words that begin a beat: story text naming the child and the hero."""
-    choices = [t for t in BEAT_OPENERS[beat] if cast.name or "{name}" not in t]
+    templates = THING_OPENERS.get(beat) if cast.thing and not cast.heroes else None
+    choices = [t for t in templates or BEAT_OPENERS[beat] if cast.name or "{name}" not in t]
     if not (cast.name and cast.heroes):  # "{hero} smiled at {name}" needs both to be two people
         choices = [t for t in choices if "{name}" not in t] or choices
-    text = choices[seed % len(choices)].format(who=cast.who, hero=cast.hero, name=cast.name or "")
+    text = choices[seed % len(choices)].format(who=cast.who, hero=cast.hero, name=cast.name or "",
+                                               thing=cast.thing or "")
     return text[:1].upper() + text[1:]
 
 
@@ -311,4 +325,4 @@ def beat_from(opener: str, continuation: str, *, last: bool) -> str | None:
         kept.append(sentence)
         if len(kept) == MAX_BEAT_SENTENCES or (last and _SLEEPY.search(sentence)):
             break
-    return " ".join(kept)
+    return trim_to_sentence(" ".join(kept))  # a quotation the cut left open is closed
