@@ -443,8 +443,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-draft run")
     parser.add_argument("--only", choices=("rates", "speed"), default=None,
                         help="rates: the content measures only (one run with N candidates, all prompts; fine under "
-                             "load); speed: the wall-time ratio only (N=1 and N side by side, first 8 prompts "
-                             "unless --limit, SmolLM2 unless --models; needs a quiet machine)")
+                             "load); speed: the wall-time ratio only (N=1 and N side by side, or the two --scaffold "
+                             "values, first 8 prompts unless --limit, SmolLM2 unless --models; needs a quiet machine)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     parser.add_argument("--threads", type=int, default=None, help="override the profile's thread count")
     parser.add_argument("--json", type=Path, default=None, help="also write every row and the totals here")
@@ -575,7 +575,7 @@ def print_report(args: argparse.Namespace, report: dict[str, Any], all_rows: lis
         for key, value in values.items():
             print(f"    {key:28} {value}")
     for name, ratio in report["wall_ratio"].items():
-        print(f"  median wall per story, {name} vs N=1: {ratio:.2f}x")
+        print(f"  median wall per story, {name} vs the run beside it (N=1, or the first --scaffold): {ratio:.2f}x")
     if args.markdown:
         print("\n" + markdown_table(report))
     if args.json:
