@@ -222,7 +222,7 @@ BEAT_OPENERS: dict[str, tuple[str, ...]] = {
                 "{hero} smiled, feeling safe and", "Soon {hero} felt warm and"),
     # Every sleep opener is already sleepy, so the last beat winds down whatever follows it.
     "sleep": ("At last, {who} snuggled down, closed their eyes and", "Soon, {who} gave a big, sleepy yawn and",
-              "Before long, {who} curled up warm and cosy and"),
+              "Before long, {who} snuggled under a soft blanket and"),
 }
 
 
