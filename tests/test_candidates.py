@@ -157,7 +157,12 @@ def test_generate_records_the_judge_in_story_json_and_json(runner, models_dir, i
     assert drafts["limit"] == 2 and 1 <= drafts["chosen"] <= drafts["written"] <= 2
     kept = drafts["scores"][drafts["chosen"] - 1]
     assert kept == max(s for s in drafts["scores"] if s is not None) == meta["checks"]["score"]
-    assert set(meta["checks"]["checks"]) == {"on_subject", "no_instruction_echo", "calm_tone", "names", "ending"}
+    assert set(meta["checks"]["checks"]) == {"on_subject", "no_instruction_echo", "calm_tone", "names", "ending",
+                                             "hero_in_every_scene", "hero_kind", "cast"}
+    # SmolLM2 is under 1B parameters: written beat by beat (96 tokens leave room for four beats).
+    assert meta["scaffold"]["used"] and meta["scaffold"]["setting"] == "auto" and "135M" in meta["scaffold"]["reason"]
+    assert meta["scaffold"]["beats"] == ["setting", "wish", "try", "sleep"]
+    assert all(opener in Path(summary["story_path"]).read_text() for opener in meta["scaffold"]["openers"][1:])
     assert drafts["stopped_early"] == (meta["checks"]["good_enough"] and drafts["written"] < 2)
     assert summary["checks"] == meta["checks"] and summary["candidates"] == drafts
     assert is_whole_title(summary["title"])
