@@ -455,12 +455,17 @@ def compose(
         return Composed(best.story, best.generation, len(history), tuple(history), guard.level, best.report,
                         best.ending_added, best.verdict, best.number, limit, tokens, best.given[0],
                         scaffold.metadata(best.given[:-1]))
+    raise _no_story(history)
+
+
+def _no_story(history: list[Attempt]) -> ModelError | ContentBlockedError:
+    """Why no draft was kept: every one had blocked words, or none was a story at all."""
     blocked = [w for a in history for w in a.rejected_for if w not in (TOO_SHORT, MOSTLY_INSTRUCTIONS)]
     tries = f"{len(history)} attempt{'s' if len(history) > 1 else ''}"
     if not blocked:
-        raise ModelError(f"the model wrote no usable story in {tries}",
-                         "try another --seed, a larger --max-tokens, or a bigger model (dreamflow download-model --list)")
-    raise ContentBlockedError(
+        return ModelError(f"the model wrote no usable story in {tries}",
+                          "try another --seed, a larger --max-tokens, or a bigger model (dreamflow download-model --list)")
+    return ContentBlockedError(
         f"every story the model wrote contained words blocked for bedtime ({describe(dict.fromkeys(blocked))}) "
         f"after {tries}; nothing was saved",
         "try another --seed or a gentler prompt, or raise guard_retries in the config",
