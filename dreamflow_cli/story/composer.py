@@ -341,7 +341,9 @@ def _write_beats(model: Backend, request: StoryRequest, framing: _Framing, seed:
     calls: list[Generation] = []
     for i, beat in enumerate(scaffold.beats):
         beat_seed = seed if i == 0 else derived_seed("dreamflow-beat", seed, i)
-        opener = (first_beat_opener(request.prompt, scaffold.cast, seed, request.theme if framing.title else None)
+        # The first beat carries the saved characters and a sequel's recap, as a draft in one go does.
+        opener = (with_cast(first_beat_opener(request.prompt, scaffold.cast, seed,
+                                              request.theme if framing.title else None), request)
                   if i == 0 else beat_opener(beat, scaffold.cast, beat_seed))
         prompt = framing.prompt("\n\n".join([*kept, opener]))
         room = model.profile.n_ctx - model.count_tokens(prompt)
