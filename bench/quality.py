@@ -6,6 +6,9 @@
     python bench/quality.py --limit 2 --threads 1  # a quick look
     python bench/quality.py --only sequels --threads 1  # saved characters and sequels (issue 23; fine under load)
     python bench/quality.py --compare smollm2-135m:Q4_1,smollm2-135m:Q8_0 --seeds 3 --threads 1  # two models (issue 24)
+    python bench/quality.py --titles              # no model: the title of every prompt shape, whole or cut
+    python bench/quality.py --only speed --scaffold off,auto   # beat by beat vs one call (quiet machine)
+    python bench/quality.py --rescore old.json    # no model: today's measures on an earlier run's stories
 
 Every gentle prompt is written twice per model, side by side in the same run: once with one draft
 (``candidates = 1``, what dreamflow did before issue 11) and once with the configured number of
@@ -20,6 +23,18 @@ what a parent would notice, measured on the saved story itself (not on the judge
 - name misspellings: near-misspellings of the child's name left in the saved story;
 - chosen candidate: which draft the judge kept (1 = the first), and how many were written;
 - wall time per story, median, and its ratio to the one-draft run.
+
+Issue 26 adds what a parent notices about the hero and the ending, also on the saved story:
+
+- whole titles checked against the prompt: a title made from the prompt may not stop where the
+  prompt's phrase goes on ("… in an Old Oak" from "…an old oak tree"), nor on a describing word
+  whose noun was cut ("… for a Warm");
+- the subject in every scene: as saved (what a parent reads, dreamflow's beat openers included) and
+  in the model's own words only (every word dreamflow wrote left out);
+- the hero's kind never changes (checks.kind_changes: "The dragon became a little girl", "two foxes");
+- stories with more than one invented name (checks.invented_names);
+- endings with a loss, leaving, falling or refusal word in the last two sentences
+  (checks.ENDING_LOSS_PATTERNS); and which stories were written beat by beat.
 
 It also keeps the older measures: complete last sentence, name used, sleepy ending, repeated
 sentences, guard hits and retries, words, and a reading level (Flesch-Kincaid grade with a simple
@@ -40,8 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dreamflow_cli.story.checks import check_on_subject, fix_names, instruction_sentences, near_misspelling, remove_echo, \
-    request_words, tone_report
+from dreamflow_cli.story.checks import check_on_subject, ending_losses, fix_names, instruction_sentences, \
+    invented_names, kind_changes, near_misspelling, remove_echo, request_words, scenes_without_subject, tone_report
 from dreamflow_cli.story.composer import compose
 from dreamflow_cli.story.request import StoryRequest, guard_from_settings, prepare_request
 from dreamflow_cli.settings.table import Settings
@@ -54,7 +69,7 @@ from dreamflow_cli.model.resolve import check_model_file, resolve_model
 from dreamflow_cli.run.monitor import Status
 from dreamflow_cli.story.prompt import AGE_BANDS, SYSTEM_PROMPT, build_prompt, ends_sleepily, subject_sentence
 from dreamflow_cli.story.text import is_complete, repeated_ratio, sentences
-from dreamflow_cli.story.title import is_whole_title
+from dreamflow_cli.story.title import ends_mid_phrase, is_whole_title, title_from_prompt
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,17 @@ class Row:
     reading_grade: float = 0.0
     reading_wps: float = 0.0
     reading_in_range: bool = False
+    # issue 26: the story as saved, the words dreamflow wrote into it, and what it says of the hero
+    scenes: list[str] = field(default_factory=list)
+    opening: str = ""  # the first words dreamflow wrote (one-call drafts)
+    given: list[str] = field(default_factory=list)  # every word dreamflow wrote: openings, beat openers
+    scaffold: bool = False
+    title_cut: bool = False  # the title stops where the prompt's phrase goes on (adjective-ended cuts too)
+    subject_every_scene: bool = False  # as saved (what a parent reads, our openers included)
+    subject_every_scene_model: bool = False  # in the model's own words only
+    kind_changes: list[str] = field(default_factory=list)
+    invented: list[str] = field(default_factory=list)
+    ending_loss: list[str] = field(default_factory=list)
 
 
 def instructions_for(request: StoryRequest) -> list[str]:
@@ -205,6 +231,12 @@ def run_case(model: Any, settings: Settings, case: Case, profile: str) -> Row:
     row.seconds = time.perf_counter() - started
     row.title = story.title
     row.text = story.text
+    row.scenes = list(story.scenes)
+    row.opening = str(meta.get("opening", ""))
+    scaffold = meta.get("scaffold") or {}
+    row.scaffold = bool(scaffold.get("used"))
+    row.given = [*(scaffold.get("openers") or [row.opening]), subject_sentence(request.prompt)]
+    hero_measures(row)
     row.complete = is_complete(story.text)
     row.named = case.name is None or bool(re.search(rf"\b{re.escape(request.name or '')}\b", story.text))
     row.sleepy = ends_sleepily(story.text)
@@ -246,6 +278,34 @@ def run_case(model: Any, settings: Settings, case: Case, profile: str) -> Row:
     return row
 
 
+def _without(text: str, given: list[str]) -> str:
+    """The text less the words dreamflow wrote into it (openings, beat openers, the subject sentence)."""
+    text = " ".join(text.split())
+    for words in sorted((g for g in given if g), key=len, reverse=True):
+        text = text.replace(" ".join(words.split()), " ")
+    return text
+
+
+def hero_measures(row: Row) -> None:
+    """Issue 26's measures, from the saved story alone (so an older run's JSON can be read again with
+    --rescore): whole titles, the subject in every scene, the hero's kind, invented names, the ending."""
+    prompt, name = row.case.prompt, row.case.name
+    row.whole_title = is_whole_title(row.title)
+    row.title_cut = not row.whole_title or ends_mid_phrase(row.title, prompt)
+    scenes = row.scenes or [row.text]
+    text = "\n\n".join(scenes)
+    if len(scenes) > 1:
+        row.subject_every_scene = not scenes_without_subject(scenes, prompt, name)
+        row.subject_every_scene_model = not scenes_without_subject([_without(s, row.given) for s in scenes], prompt,
+                                                                   name)
+    else:
+        row.subject_every_scene = check_on_subject(text, prompt).passed
+        row.subject_every_scene_model = check_on_subject(_without(text, row.given), prompt).passed
+    row.kind_changes = kind_changes(text, prompt)
+    row.invented = invented_names(text, name=name, prompt=prompt)
+    row.ending_loss = ending_losses(text)
+
+
 # --- report ----------------------------------------------------------------------------------
 
 def pct(flags: list[bool]) -> str:
@@ -273,6 +333,11 @@ def print_row(row: Row) -> None:
           f"fk_grade={row.grade:.1f} tokens={row.tokens} ending_added={row.ending_added} "
           f"echo_removed={row.echo_removed} ending_replaced={row.ending_replaced}"
           + (f" strict_words={row.strict_words}" if row.strict_words else ""))
+    print(f"    scaffold={row.scaffold} title_cut={row.title_cut} subject_every_scene={yes(row.subject_every_scene)} "
+          f"(model's words: {yes(row.subject_every_scene_model)}) kind_kept={yes(not row.kind_changes)} "
+          f"invented_names={row.invented} ending_loss={row.ending_loss}")
+    for change in row.kind_changes:
+        print(f"    KIND: {change}")
     for sentence in row.echo:
         print(f"    ECHO: {sentence}")
     for sentence in row.distress:
@@ -298,6 +363,13 @@ def totals(rows: list[Row]) -> dict[str, Any]:
         "echo_sentences_removed": sum(r.echo_removed for r in ok),
         "distress_per_100_stories": round(100 * sum(len(r.distress) for r in ok) / len(ok), 1) if ok else 0,
         "whole_titles": pct([r.whole_title for r in ok]),
+        "whole_titles_vs_prompt": pct([not r.title_cut for r in ok]),
+        "subject_every_scene": pct([r.subject_every_scene for r in ok]),
+        "subject_every_scene_model_words": pct([r.subject_every_scene_model for r in ok]),
+        "hero_kind_kept": pct([not r.kind_changes for r in ok]),
+        "stories_over_one_invented_name": sum(len(r.invented) > 1 for r in ok),
+        "endings_with_loss_words": sum(bool(r.ending_loss) for r in ok),
+        "scaffolded": pct([r.scaffold for r in ok]),
         "name_misspellings": sum(len(r.misspelt_names) for r in ok),
         "chosen_candidate": dict(sorted(chosen.items())),
         "drafts_written": sum(r.written for r in ok),
@@ -330,7 +402,14 @@ TABLE_ROWS = (("on subject", "on_subject"), ("instruction echo (sentences in sav
               "instruction_echo_sentences"), ("distress sentences per 100 stories", "distress_per_100_stories"),
               ("whole titles", "whole_titles"), ("name misspellings left", "name_misspellings"),
               ("chosen candidate (draft: stories)", "chosen_candidate"), ("drafts written", "drafts_written"),
-              ("gentle closing used", "ending_replaced"), ("median wall per story (s)", "median_wall_seconds"))
+              ("gentle closing used", "ending_replaced"), ("median wall per story (s)", "median_wall_seconds"),
+              ("whole titles, checked against the prompt", "whole_titles_vs_prompt"),
+              ("subject in every scene (as saved)", "subject_every_scene"),
+              ("subject in every scene (model's own words)", "subject_every_scene_model_words"),
+              ("hero's kind never changes", "hero_kind_kept"),
+              ("stories with more than one invented name", "stories_over_one_invented_name"),
+              ("endings with a loss word in the last two sentences", "endings_with_loss_words"),
+              ("written beat by beat", "scaffolded"))
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -372,9 +451,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-draft run")
     parser.add_argument("--only", choices=("rates", "speed", "sequels"), default=None,
                         help="rates: the content measures only (one run with N candidates, all prompts; fine under "
-                             "load); speed: the wall-time ratio only (N=1 and N side by side, first 8 prompts "
-                             "unless --limit, SmolLM2 unless --models; needs a quiet machine); sequels: the saved "
-                             "characters and sequel set only (issue 23)")
+                             "load); speed: the wall-time ratio only (N=1 and N side by side, or the two --scaffold "
+                             "values, first 8 prompts unless --limit, SmolLM2 unless --models; needs a quiet machine); "
+                             "sequels: the saved characters and sequel set only (issue 23)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     parser.add_argument("--threads", type=int, default=None, help="override the profile's thread count")
     parser.add_argument("--json", type=Path, default=None, help="also write every row and the totals here")
@@ -387,6 +466,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "and whether B is not worse than A (issue 24; fine under load)")
     parser.add_argument("--seeds", type=int, default=3, help="samples per model with --compare (seed offsets 0, "
                                                              "100, 200, …)")
+    parser.add_argument("--scaffold", default=Settings().scaffold,
+                        help="the beat scaffold setting (auto, on, off); two, comma-separated (off,auto), are "
+                             "written side by side at N candidates, and --only speed gives their wall-time ratio "
+                             "[default: config]")
+    parser.add_argument("--titles", action="store_true",
+                        help="no model: print the title of every prompt shape in bench/title_prompts.tsv and of "
+                             "the bench's prompts, and whether each is whole (exit 1 if one is not)")
+    parser.add_argument("--rescore", type=Path, default=None, metavar="JSON",
+                        help="no model: issue 26's measures on the stories of an earlier --json run")
     for key in SAMPLING_KEYS:
         parser.add_argument(f"--{key.replace('_', '-')}", type=int if key == "top_k" else float, default=None)
     args = parser.parse_args(argv)
@@ -402,33 +490,97 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
 
 
+Variant = tuple[str, dict[str, Any]]  # ("N=3 scaffold=off", {"candidates": 3, "scaffold": "off"})
+
+
+def variants(args: argparse.Namespace) -> list[Variant]:
+    """The settings written side by side: one draft and N candidates; or, with two --scaffold values,
+    each of them at N candidates (the beat scaffold against today's one-call drafts)."""
+    scaffolds = [s.strip() for s in args.scaffold.split(",")]
+    ns = [args.candidates] if args.no_baseline or args.candidates == 1 or len(scaffolds) > 1 \
+        else [1, args.candidates]
+    return [(f"N={n}" + (f" scaffold={sc}" if sc != "auto" or len(scaffolds) > 1 else ""),
+             {"candidates": n, "scaffold": sc}) for n in ns for sc in scaffolds]
+
+
 def run_profile(args: argparse.Namespace, settings: Settings, resolved: Any, label: str, profile_name: str,
-                cases: list[Case], settings_n: list[int], report: dict[str, Any]) -> list[Row]:
-    """Every case on one model and profile, N=1 and N candidates side by side (alternating order)."""
+                cases: list[Case], report: dict[str, Any]) -> list[Row]:
+    """Every case on one model and profile, each variant side by side (alternating order)."""
     mode = MemoryMode.LOW_MEMORY if profile_name.strip() in ("low-memory", "low_memory") else MemoryMode.STANDARD
     flags = {"n_threads": args.threads} if args.threads else {}
     profile = choose_profile(mode, 2 if args.threads is None else args.threads, {}, flags)
     model = load_model(resolved.path, profile)
-    rows: dict[int, list[Row]] = {n: [] for n in settings_n}
+    chosen = variants(args)
+    rows: dict[str, list[Row]] = {name: [] for name, _ in chosen}
     try:
         for i, case in enumerate(cases):
-            order = settings_n if i % 2 == 0 else list(reversed(settings_n))
-            for n in order if not case.refuse else order[:1]:
-                row = run_case(model, dataclasses.replace(settings, candidates=n), case, profile.name)
+            order = chosen if i % 2 == 0 else list(reversed(chosen))
+            for name, values in order if not case.refuse else order[:1]:
+                row = run_case(model, dataclasses.replace(settings, **values), case, profile.name)
                 row.model = label
                 print_row(row)
                 if args.show_text and row.text:
                     print("    " + row.text.replace("\n", "\n    "))
                 sys.stdout.flush()
-                rows[n].append(row)
+                rows[name].append(row)
     finally:
         model.close()
-    for n, group in rows.items():
-        report["runs"][f"{label} {profile.name} N={n}"] = totals(group)
-    if len(settings_n) == 2:
-        one, many = (report["runs"][f"{label} {profile.name} N={n}"]["median_wall_seconds"] for n in settings_n)
-        report["wall_ratio"][f"{label} {profile.name} N={settings_n[1]}"] = many / one if one else 0.0
+    for name, group in rows.items():
+        report["runs"][f"{label} {profile.name} {name}"] = totals(group)
+    if len(chosen) == 2:
+        first, second = (report["runs"][f"{label} {profile.name} {name}"]["median_wall_seconds"] for name, _ in chosen)
+        report["wall_ratio"][f"{label} {profile.name} {chosen[1][0]}"] = second / first if first else 0.0
     return [row for group in rows.values() for row in group]
+
+
+# --- titles and old runs, without a model ----------------------------------------------------------
+
+TITLE_LIST = Path(__file__).resolve().parent / "title_prompts.tsv"
+
+
+def title_list() -> list[tuple[str, str]]:
+    """(prompt, agreed title) from bench/title_prompts.tsv (tests/test_titles.py holds dreamflow to it)."""
+    rows = []
+    for line in TITLE_LIST.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            prompt, title = line.split("\t")
+            rows.append((prompt, title))
+    return rows
+
+
+def print_titles() -> int:
+    """The title list mode: every prompt shape and the bench's prompts, the title dreamflow makes,
+    and whether it is whole (by itself, and checked against the prompt's phrase)."""
+    agreed = dict(title_list())
+    prompts = list(dict.fromkeys([*agreed, *(c.prompt for c in CASES if not c.refuse)]))
+    whole = []
+    for prompt in prompts:
+        title = title_from_prompt(prompt)
+        ok = is_whole_title(title) and not ends_mid_phrase(title, prompt)
+        whole.append(ok)
+        mark = "" if ok else "  CUT"
+        mark += "" if agreed.get(prompt, title) == title else f"  (agreed: {agreed[prompt]!r})"
+        print(f"{title:52} <- {prompt}{mark}")
+    print(f"\nwhole titles: {pct(whole)} of {len(prompts)} prompt shapes")
+    return 0 if all(whole) else 1
+
+
+def rescore(path: Path) -> dict[str, Any]:
+    """Issue 26's measures on the rows of an earlier run's --json (which saved each story's scenes and
+    opening), grouped as that run grouped them: a before/after with one measuring rule."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    runs: dict[str, list[Row]] = {}
+    names = {f.name for f in dataclasses.fields(Row)}
+    for raw in data["rows"]:
+        values = {k: v for k, v in raw.items() if k in names and k != "case"}
+        row = Row(**{**values, "case": Case(**raw["case"])})
+        if not row.given:
+            row.given = [row.opening, subject_sentence(row.case.prompt)]
+        if row.outcome == "ok":
+            hero_measures(row)
+        runs.setdefault(f"{row.model} {row.profile} N={row.candidates}", []).append(row)
+    return {"sampling": data["report"].get("sampling"), "runs": {k: totals(v) for k, v in runs.items()},
+            "wall_ratio": data["report"].get("wall_ratio", {})}
 
 
 def print_report(args: argparse.Namespace, report: dict[str, Any], all_rows: list[Row]) -> None:
@@ -438,7 +590,7 @@ def print_report(args: argparse.Namespace, report: dict[str, Any], all_rows: lis
         for key, value in values.items():
             print(f"    {key:28} {value}")
     for name, ratio in report["wall_ratio"].items():
-        print(f"  median wall per story, {name} vs N=1: {ratio:.2f}x")
+        print(f"  median wall per story, {name} vs the run beside it (N=1, or the first --scaffold): {ratio:.2f}x")
     if args.markdown:
         print("\n" + markdown_table(report))
     if args.json:
@@ -450,11 +602,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.compare:
         return compare_models(args)
+    if args.titles:
+        return print_titles()
+    if args.rescore:
+        report = rescore(args.rescore)
+        print_report(args, report, [])
+        return 0
     overrides = {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
     cases = [dataclasses.replace(c, seed=c.seed + args.seed_offset) for c in CASES]
     gentle = [c for c in cases if not c.refuse][: args.limit or None]
     hostile = [c for c in cases if c.refuse]
-    settings_n = [args.candidates] if args.no_baseline or args.candidates == 1 else [1, args.candidates]
     all_rows: list[Row] = []
     report: dict[str, Any] = {"sampling": None, "runs": {}, "wall_ratio": {}}
     for model_name in (args.model or args.models).split(","):
@@ -466,8 +623,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model {resolved.path}  sampling {settings.sampling()}  guard {guard_from_settings(settings).level}")
         for profile_name in args.profiles.split(","):
             if args.only != "sequels":
-                all_rows += run_profile(args, settings, resolved, label, profile_name, gentle + hostile, settings_n,
-                                        report)
+                all_rows += run_profile(args, settings, resolved, label, profile_name, gentle + hostile, report)
             if args.only in (None, "sequels"):
                 run_sequel_set(args, settings, resolved, label, profile_name, report)
     print_report(args, report, all_rows)

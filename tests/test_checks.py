@@ -274,7 +274,8 @@ def test_judge_scores_a_clean_draft_100_and_passes_all():
     verdict = judge(scenes, prompt="a sleepy dragon who counts the stars", name="Mia", instructions=INSTRUCTIONS)
     assert verdict.score == 100 and verdict.passed_all and not verdict.disqualified
     assert set(verdict.as_dict()["checks"]) == {"on_subject", "no_instruction_echo", "calm_tone", "names", "ending",
-                                                    "reading_level"}
+                                                "hero_in_every_scene", "hero_kind", "cast",
+                                                "reading_level"}
 
 
 def test_judge_penalises_and_repairs():
@@ -284,7 +285,7 @@ def test_judge_penalises_and_repairs():
               "At last, Mia snuggled into bed, and her mom was not there.")
     verdict = judge(scenes, prompt="a sleepy dragon", name="Mia", instructions=INSTRUCTIONS, split=split_scenes)
     expected = 100 - PENALTIES["on_subject"] - PENALTIES["echo_sentence"] - PENALTIES["distress_unresolved"] \
-        - PENALTIES["ending_replaced"] - PENALTIES["name_fixed"]
+        - PENALTIES["ending_replaced"] - PENALTIES["name_fixed"] - 3 * PENALTIES["hero_missing_scene"]
     assert verdict.score == expected and not verdict.passed_all
     text = "\n\n".join(verdict.scenes)
     assert "Mai " not in text and "short sentences" not in text and text.endswith(gentle_closing("Mia"))
@@ -326,7 +327,8 @@ def test_a_worry_the_model_made_up_is_cut_even_when_soothed():
     verdict = judge(scenes, prompt="a train ride through the stars", name="Isla", instructions=INSTRUCTIONS,
                     split=split_scenes)
     assert "insignificant" not in "\n".join(verdict.scenes) and verdict.distressing == ()
-    assert verdict.score == 100 - PENALTIES["distress_resolved"]
+    # The second scene never names the train: the hero check costs what it costs.
+    assert verdict.score == 100 - PENALTIES["distress_resolved"] - PENALTIES["hero_missing_scene"]
     # Asked for: the soothed worry stays.
     scenes = ("Ethan's bunny was afraid of the dark. Ethan hugged him and said he was safe.",
               "They watched the moon together.", "Soon, Ethan and the bunny fell asleep.")

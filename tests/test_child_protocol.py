@@ -43,6 +43,15 @@ def test_result_progress_and_rss(folder: Path) -> None:
     assert leftovers(folder) == ["out.bin"]
 
 
+def test_the_peak_is_the_childs_own_not_its_parents(folder: Path) -> None:
+    """Linux hands a parent's high-water mark to its children across fork and exec: a narrator
+    started beside a loaded model must not be charged for the model."""
+    ballast = b"\x01" * (384 * 2**20)  # written, so resident
+    outcome = run_child(FAKE_CHILD, {"out": str(folder / "out.bin"), "steps": 1}, env=ENV)
+    assert len(ballast) and outcome.peak_rss_bytes is not None
+    assert 5 * 2**20 < outcome.peak_rss_bytes < 200 * 2**20
+
+
 @pytest.mark.parametrize(
     ("mode", "kind", "code"),
     [("bad-input", "input", EXIT_BAD_INPUT), ("crash", "crash", EXIT_CRASH), ("segfault", "signal", -11)],

@@ -21,7 +21,7 @@ import pytest
 
 from dreamflow_cli import signals
 from dreamflow_cli.output.folder import STAGING_PREFIX, is_stale, remove_stale_staging, staging_owner
-from tests.helpers.cli import invoke
+from tests.helpers.cli import folder_entries, invoke
 from tests.helpers.processes import Child
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="SIGTERM/SIGHUP to a child process are POSIX-only")
@@ -133,7 +133,7 @@ def test_sigterm_in_a_batch_keeps_finished_stories_and_removes_the_unfinished_on
     assert "Interrupted (SIGTERM while writing story)" in stderr and "Traceback" not in stderr
     first = json.loads(stdout.splitlines()[0])
     assert first["status"] == "ok" and len(stdout.splitlines()) == 1
-    assert [p.name for p in out.iterdir()] == [Path(first["story_dir"]).name]  # no staging folder left
+    assert folder_entries(out) == [Path(first["story_dir"]).name]  # no staging folder left
 
 
 @posix_only
@@ -152,7 +152,7 @@ def test_sigterm_while_parallel_stories_are_written_leaves_only_whole_stories(is
     code, stdout, stderr = child.finish()
     assert code == 143, stderr
     assert "Interrupted (SIGTERM" in stderr and "Traceback" not in stderr
-    for folder in out.iterdir():  # whatever had finished is whole; nothing else is left
+    for folder in (out / name for name in folder_entries(out)):  # whatever had finished is whole; nothing else is left
         assert not folder.name.startswith(STAGING_PREFIX)
         assert (folder / "story.json").is_file() and str(folder) in stdout
 

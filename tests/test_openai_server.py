@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.helpers.cli import invoke
+from tests.helpers.cli import folder_entries, invoke
 from tests.helpers.llama_server import LlamaServer
 
 KEY = "sk-live-NEVER-PRINT-5c1d"
@@ -149,7 +149,7 @@ def test_ctrl_c_keeps_finished_stories_and_stops_at_once(llama_servers, tmp_path
     assert proc.returncode == 130, stderr
     records = _records(first + rest)
     assert records and all(r["status"] == "ok" for r in records)
-    kept = sorted(p.name for p in out.iterdir())
+    kept = folder_entries(out)
     assert kept == sorted(Path(r["story_dir"]).name for r in records)  # finished ones only, nothing half-written
     assert len(kept) < 5
     assert KEY not in first + rest + stderr

@@ -114,9 +114,12 @@ def test_stopping_a_parallel_batch_on_the_real_model(models_dir, isolated):
     outcomes = run_batch(items, run, skip_existing=False, watch=Watch())
     first = next(outcomes)
     assert first.status == "ok"
-    outcomes.close()  # Ctrl-C: the stories in flight are abandoned, the finished one stays
+    outcomes.close()  # Ctrl-C: the stories in flight are abandoned, the finished ones stay
     assert not [p for p in settings.out_dir.iterdir() if p.name.startswith(".")]
-    assert [p.parent.resolve() for p in settings.out_dir.glob("*/story.json")] == [first.story_dir.resolve()]
+    saved = {p.parent.name.split("-", 2)[2] for p in settings.out_dir.glob("*/story.json")}
+    # The first two share every decoding step, so the other may have been saved as this one was
+    # reported; the last two were never finished.
+    assert first.story_dir.name.split("-", 2)[2] in saved and saved <= {"a-sleepy-owl", "a-tiny-boat"}
     assert "dreamflow-decoder" not in {t.name for t in threading.enumerate()}  # the decode loop ended
 
 

@@ -105,14 +105,19 @@ def test_stopping_a_parallel_batch_removes_stories_in_flight_and_closes_the_back
                                                                                    monkeypatch):
     settings, fake, outcomes = _fake_batch(models_dir, monkeypatch, 3, 2)
     first: list = []
-    consumer = threading.Thread(target=lambda: first.append(next(outcomes)))
+    consumer = threading.Thread(target=lambda: first.append(next(outcomes)), daemon=True)
     consumer.start()
-    assert fake.started.acquire(timeout=30) and fake.started.acquire(timeout=30), "two stories never started"
-    assert len([p for p in settings.out_dir.iterdir() if p.name.startswith(".")]) == 2  # both in flight
-    fake.gate.release()  # one story may finish
-    consumer.join(timeout=30)
-    assert first and first[0].status == "ok"
-    assert fake.started.acquire(timeout=30)  # the third story took the free worker
+    try:
+        assert fake.started.acquire(timeout=30) and fake.started.acquire(timeout=30), "two stories never started"
+        assert len([p for p in settings.out_dir.iterdir() if p.name.startswith(".")]) == 2  # both in flight
+        fake.gate.release()  # one story may finish
+        consumer.join(timeout=30)
+        assert first and first[0].status == "ok"
+        assert fake.started.acquire(timeout=30)  # the third story took the free worker
+    except BaseException:
+        for _ in range(3):  # a failed assertion must not leave the workers waiting at the gate for ever
+            fake.gate.release()
+        raise
     outcomes.close()  # the reader stops (Ctrl-C in the CLI): the two stories in flight are abandoned
     assert fake.closed
     assert not [p for p in settings.out_dir.iterdir() if p.name.startswith(".")]

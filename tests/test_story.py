@@ -349,3 +349,12 @@ def test_base_model_opening_is_a_story_page_not_instructions():
 def test_assemble_keeps_a_given_title():
     story, report = assemble("Mia sailed. It was calm.", "a boat", 1, title="The Moon Boat")
     assert story.title == "The Moon Boat" and report.title_source == "opening"
+
+
+def test_a_repeat_cut_from_inside_a_quotation_leaves_it_closed():
+    # SmolLM2 with the beat scaffold (issue 26): a beat repeated the end of an earlier quotation.
+    text = ('In a cosy house, the whale sang: "Oh, dear olden days. How can I sing lullabies to you?"\n\n'
+            'The whale sang: "Oh, dear olden days. How can I sing lullabies to you?"\n\nSoon Oliver slept.')
+    cleaned, removed = remove_repeats(text)
+    assert removed == 1 and is_complete(cleaned.split("\n\n")[1])
+    assert cleaned.split("\n\n")[1] == 'The whale sang: "Oh, dear olden days."'

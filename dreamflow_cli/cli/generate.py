@@ -249,9 +249,10 @@ def _generate_batch(source: str, defaults: StoryRequest, settings: Settings, out
                     output.emit(outcome.record())
                 elif outcome.status == "ok":
                     output.result_line(str(outcome.story_dir))
-        from dreamflow_cli.output.library import refresh
+        if summary.done:  # a batch that wrote nothing leaves the folder as it was
+            from dreamflow_cli.output.library import refresh
 
-        refresh(settings.out_dir, progress.warn)  # every story is in the page, whatever happened in parallel
+            refresh(settings.out_dir, progress.warn)  # every story is in the page, whatever happened in parallel
     finally:
         summary.seconds = time.perf_counter() - started
         if summary.failed:

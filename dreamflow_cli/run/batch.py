@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from dreamflow_cli.story.request import StoryRequest
 from dreamflow_cli.settings.table import KEY_BY_NAME
-from dreamflow_cli.backend.seam import Backend, Cancellable
+from dreamflow_cli.backend.seam import Backend, Cancellable, Cancelled
 from dreamflow_cli.errors import DreamflowError, ExitStatus
 from dreamflow_cli.run.monitor import Watch
 from dreamflow_cli.output import artifacts
@@ -285,7 +285,7 @@ class _Writer:
                 return _Handoff(job, draft_story(job.plan, backend=self.shared, watch=story_watch,
                                                  verbose=self.verbose))
             result = write_story(job.plan, backend=self.shared, watch=story_watch, verbose=self.verbose,
-                                 extra_metadata={"batch_line": job.item.line})
+                                 extra_metadata={"batch_line": job.item.line}, before_commit=self._still_wanted)
         except DreamflowError as exc:
             return _failed(job, exc)
         finally:
@@ -299,12 +299,18 @@ class _Writer:
         job = handoff.job
         story_watch = self.watch if self.workers == 1 and self.lane_open else self.watch.child()
         try:
-            result = finish_story(handoff.drafted, watch=story_watch, extra_metadata={"batch_line": job.item.line})
+            result = finish_story(handoff.drafted, watch=story_watch, extra_metadata={"batch_line": job.item.line},
+                                  before_commit=self._still_wanted)
         except DreamflowError as exc:
             return _failed(job, exc)
         finally:
             self.watch.release(story_watch)
         return Outcome(job.item, job.index, "ok", story_id=job.story_id, result=result, story_dir=result.story_dir)
+
+    def _still_wanted(self) -> None:
+        # A story that finishes after the stop would be on disk but in nobody's record.
+        if self.cancel.is_set():
+            raise Cancelled()
 
     def one(self, job: _Job) -> Outcome:
         """A story on this thread, start to end (a repeat settled after the rest of the batch)."""

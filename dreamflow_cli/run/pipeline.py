@@ -93,11 +93,15 @@ class Drafted:
 
 
 def write_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch | None = None,
-                verbose: bool = False, extra_metadata: dict[str, Any] | None = None) -> StoryResult:
+                verbose: bool = False, extra_metadata: dict[str, Any] | None = None,
+                before_commit: Callable[[], None] | None = None) -> StoryResult:
     """Write one story. With ``backend`` (a batch) the caller owns it; without it the model is
-    loaded here and freed before any artifact is made."""
-    return finish_story(draft_story(plan, backend=backend, watch=watch, verbose=verbose), watch=watch,
-                        extra_metadata=extra_metadata)
+    loaded here and freed before any artifact is made. The staging folder exists from the start,
+    so a story under way is visible as one (and a stale one from a killed run is swept first)."""
+    with StoryFolder(plan.run.settings.out_dir) as folder:
+        drafted = draft_story(plan, backend=backend, watch=watch, verbose=verbose)
+        return finish_story(drafted, watch=watch, extra_metadata=extra_metadata, folder=folder,
+                            before_commit=before_commit)
 
 
 def draft_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch | None = None,
@@ -111,14 +115,16 @@ def draft_story(plan: StoryPlan, *, backend: Backend | None = None, watch: Watch
         return Drafted(plan, composed, record, load_seconds, sampler.peak())
 
 
-def finish_story(drafted: Drafted, *, watch: Watch | None = None,
-                 extra_metadata: dict[str, Any] | None = None) -> StoryResult:
-    """Every artifact of a written story, made in order in one staging folder, then story.json,
-    then the folder committed in one rename: all of it, or nothing."""
+def finish_story(drafted: Drafted, *, watch: Watch | None = None, extra_metadata: dict[str, Any] | None = None,
+                 folder: StoryFolder | None = None, before_commit: Callable[[], None] | None = None) -> StoryResult:
+    """Every artifact of a written story, made in order in one staging folder (``folder``, else a
+    new one), then story.json, then the folder committed in one rename: all of it, or nothing.
+    ``before_commit`` may raise to abandon the story at the last moment (a batch being stopped
+    reports every story it saved, so none may be saved after the stop)."""
     watch = watch or Watch()
     plan, composed = drafted.plan, drafted.composed
     run, request = plan.run, plan.request
-    with watch.sampler() as sampler, StoryFolder(run.settings.out_dir) as folder:
+    with watch.sampler() as sampler, (folder or StoryFolder(run.settings.out_dir)) as folder:
         work = Work(composed.story, request, run.settings, plan.seed, folder)
         for artifact in artifacts.wanted(request, run.settings):
             if artifact.phase:
@@ -129,6 +135,8 @@ def finish_story(drafted: Drafted, *, watch: Watch | None = None,
         metadata = _metadata(drafted, max(drafted.peak_rss, sampler.peak()), work.made.values(), now)
         metadata.update(extra_metadata or {})
         folder.write(METADATA_FILE, (json.dumps(metadata, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        if before_commit is not None:
+            before_commit()
         story_dir = folder.commit(folder_name(request, now))
     watch.phase("saved")
     library.refresh(run.settings.out_dir, watch.on_warning)  # the story is saved: a failure here only warns

@@ -20,6 +20,8 @@ PROFILE_KEYS = profiles.VALUE_KEYS
 GUARD_LEVELS = ("relaxed", "standard", "strict")
 DEFAULT_GUARD_LEVEL = "standard"
 MAX_GUARD_RETRIES = 10
+# The beat scaffold (story/composer.py): auto turns it on for models under SCAFFOLD_AUTO_BELOW parameters.
+SCAFFOLD_CHOICES = ("auto", "on", "off")
 MAX_EXTRA_TERMS = 200
 
 
@@ -84,6 +86,10 @@ class Settings:
     candidates: int = setting(
         3, "DREAMFLOW_CANDIDATES", low=1, high=8,
         doc="Drafts written at most per story; the best by the content checks is kept (stops early when one is good enough).")
+    scaffold: str = setting(
+        "auto", "DREAMFLOW_SCAFFOLD", choices=SCAFFOLD_CHOICES,
+        doc="Write the story one calm beat at a time (where we are, a small wish, a gentle try, comfort, "
+            "sleep), each begun with the hero's name: on, off, or auto (on for local models under 1B parameters).")
     temperature: float = setting(0.6, "DREAMFLOW_TEMPERATURE", low=0, high=2, doc="Sampling temperature.")
     top_p: float = setting(0.9, low=0, high=1, doc="Nucleus sampling cut-off.")
     top_k: int = setting(40, low=0, high=1000, doc="Top-k sampling (0 = off).")

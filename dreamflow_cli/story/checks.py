@@ -465,11 +465,16 @@ def gentle_closing(name: str | None) -> str:
     return f"And so, warm and safe, {name or 'everyone'} drifted off to sleep."
 
 
+# The ending check's detail when it only cut a loss and the model's own sleepy ending still stands.
+LOSS_CUT = "cut a loss from the ending"
+
+
 def check_ending(scenes: Sequence[str], name: str | None) -> tuple[CheckResult, tuple[str, ...]]:
     """The last lines must be whole, calm and sleepy. Distressing closing sentences are cut and,
     when what is left does not wind down to sleep, the fixed gentle closing is added."""
     if not scenes:
         return CheckResult("ending", False, "no story", disqualified=True), tuple(scenes)
+    scenes, lost = _without_ending_losses(tuple(scenes))
     last = scenes[-1].replace("\n", " ")
     parts = sentences(last)
     cut = 0
@@ -478,13 +483,359 @@ def check_ending(scenes: Sequence[str], name: str | None) -> tuple[CheckResult, 
         cut += 1
     complete = is_complete(" ".join(parts)) if parts else False
     sleepy = ends_sleepily(" ".join(parts)) if parts else False
-    if cut == 0 and complete and sleepy:
+    if cut == 0 and not lost and complete and sleepy:
         return CheckResult("ending", True), tuple(scenes)
-    problem = "a worried last sentence" if cut else "no sleepy ending" if complete else "an unfinished ending"
+    if lost and not cut and complete and sleepy:  # the sleepy ending stands once the loss is out
+        return CheckResult("ending", False, f"{LOSS_CUT}: {lost[0]!r}", len(lost)), tuple(scenes)
+    problem = ("a worried last sentence" if cut else f"a loss in the ending ({lost[0]!r})" if lost
+               else "no sleepy ending" if complete else "an unfinished ending")
+    cut += len(lost)
     closing = gentle_closing(name)
     new_last = " ".join([*parts, closing]) if parts else closing
     return (CheckResult("ending", False, f"{problem}; used the gentle closing", cut + 1),
             (*scenes[:-1], new_last))
+
+
+# --- the hero (issue 26) ---------------------------------------------------------------------------
+# Small models keep local coherence and lose the global kind: the lion becomes a pet, then a toy, then
+# "The dragon became a little girl"; a fox and a badger become "two foxes". These checks read the
+# saved story: the prompt's subject in every scene, the hero's kind kept, and few invented names.
+
+# What a bedtime hero can be: creatures, people and toys. Turning into another of these mid-story
+# ("became a little girl") is the hero lost; data, so it can grow.
+HERO_KINDS = frozenset("""
+animal creature pet toy doll teddy puppet robot dragon unicorn fairy elf pixie gnome troll giant
+wizard witch mermaid monster dinosaur alien ghost angel princess prince king queen knight pirate
+girl boy child kid baby toddler man woman lady gentleman grandma grandpa granny grandmother
+grandfather mother father mom mum dad sister brother friend teacher farmer keeper sailor astronaut
+knitter baker
+cat kitten dog puppy pup wolf fox bear cub lion lioness tiger leopard cheetah panther elephant giraffe
+zebra hippo rhino monkey ape gorilla chimp sloth koala kangaroo panda raccoon squirrel chipmunk
+hedgehog badger otter beaver mole mouse rat hamster rabbit bunny hare deer reindeer moose elk horse
+pony donkey foal cow calf bull pig piglet sheep lamb goat camel llama alpaca bat skunk porcupine
+weasel ferret lynx bison buffalo yak
+bird owl owlet duck duckling goose gosling swan chicken hen chick rooster robin sparrow crow raven
+eagle hawk parrot penguin puffin flamingo peacock pigeon dove seagull gull stork heron hummingbird
+woodpecker wren finch kiwi ostrich turkey
+fish whale dolphin shark seal walrus octopus squid crab lobster shrimp jellyfish starfish seahorse
+turtle tortoise frog toad newt snake lizard crocodile alligator snail slug worm caterpillar butterfly
+moth bee bumblebee ant ladybug ladybird beetle spider firefly dragonfly grasshopper cricket
+snowman scarecrow
+""".split())
+# Things a prompt brings to life ("a friendly cloud", "the little train"): heroes for the beats to
+# name, but turning into one of them ("the star turned into a big bright sun") is no change of kind.
+LIVELY_THINGS = frozenset("""
+boat ship tugboat train kite balloon cloud moon star sun rocket tractor truck car bus plane snowflake
+""".split())
+# People: a child in the story may well be called a girl or a boy; that is not a kind taking over.
+PEOPLE_KINDS = frozenset("""
+girl boy child kid baby toddler man woman lady gentleman grandma grandpa granny grandmother grandfather
+mother father mom mum dad sister brother friend teacher farmer keeper sailor astronaut knitter baker
+princess prince king queen knight pirate wizard witch
+""".split())
+# "The dragon became a little girl": a change of kind, written the ways small models write it.
+_BECAME = re.compile(r"\b(?:became|becomes|become|turned into|turns into|turn into|changed into|changes into"
+                     r"|transformed into|transforms into|grew into|was now|were now|is now)"
+                     r"\s+(?:(?:a|an|the|two|three|some|just|only|really|real)\s+)*((?:[a-z]+\s+){0,2}[a-z]+)\b",
+                     re.IGNORECASE)
+_COUNTED = re.compile(r"\b(?:two|both|the two|three|all three)\s+(?:(?:little|small|big|best|sleepy|happy|"
+                      r"young|old|tiny|furry|fluffy)\s+)?([a-z]+)\b", re.IGNORECASE)
+# Sentence openers and everyday capitalised words that are not anyone's name.
+NOT_NAMES = frozenset("""
+together suddenly finally soon later meanwhile slowly gently quietly softly outside inside today tonight
+tomorrow yesterday yes no hello hi goodbye goodnight thank thanks please look come let maybe perhaps
+everyone everything nothing someone something nobody somebody anyone anything once one two three
+first next then after before while since because although though if unless until whenever wherever
+there here where when why how what which who whose whom each every all both some many most few
+other another such sure well now just also only even still again always never sometimes often
+dear oh wow ah hey shh hush okay ok sir madam miss mister mr mrs ms dr
+god heaven christmas easter halloween santa winter spring summer autumn fall morning evening night
+afternoon sunday monday tuesday wednesday thursday friday saturday january february march april may
+june july august september october november december north south east west earth moon sun mars
+english french spanish
+""".split())
+# Kinds that describe any hero ("became friends", "was a friendly animal"): never a change.
+_NOT_A_CHANGE = frozenset("friend pet animal creature".split())
+MAX_INVENTED_NAMES = 1  # named characters the model may add on its own (the parent's asked ones aside)
+_NAME_TOKEN = re.compile(r"(?<![\w'’])[A-Z][a-z]{2,}(?![\w'’])")
+
+
+def _singular(word: str) -> str:
+    for plural, single in (("ies", "y"), ("ves", "f"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"), ("es", "e")):
+        if word.endswith(plural) and word[: -len(plural)] + single in HERO_KINDS:
+            return word[: -len(plural)] + single
+    if word.endswith("s") and word[:-1] in HERO_KINDS:
+        return word[:-1]
+    return {"mice": "mouse", "geese": "goose", "sheep": "sheep", "children": "child", "people": "person",
+            "men": "man", "women": "woman", "fish": "fish", "wolves": "wolf"}.get(word, word)
+
+
+def kind_of(word: str) -> str | None:
+    """The hero kind a word names ("foxes" → "fox"), or None."""
+    single = _singular(word.casefold())
+    return single if single in HERO_KINDS else None
+
+
+def hero_kinds(prompt: str) -> tuple[str, ...]:
+    """The kinds of the prompt's heroes: the head noun of each subject ("a lighthouse keeper and her
+    cat" → ("keeper", "cat"); "a teddy bear picnic" → ("bear",))."""
+    subjects = prompt_subjects(prompt)
+    tokens = words(story_subject(prompt))
+    heads = []
+    for subject in subjects:
+        at = [i for i, t in enumerate(tokens) if t == subject]
+        followed = all(i + 1 < len(tokens) and tokens[i + 1] in subjects for i in at) if at else False
+        if not followed:
+            heads.append(subject)
+    return tuple(heads or subjects)
+
+
+def cast_kinds(prompt: str) -> tuple[str, ...]:
+    """The heroes a story's beats name by kind: the prompt's subjects, from its first phrase, that are
+    creatures, people or things it brings to life ("a sleepy dragon who…" → ("dragon",); "a fox and a
+    badger…" → ("fox", "badger"); "the moon who is too shy" → ("moon",)). "A trip to the moon" and
+    "a garden where…" have none: the child is the hero there."""
+    tokens = words(story_subject(prompt))
+    end = next((i for i, t in enumerate(tokens) if t in SUBJECT_ENDS and t not in ("and", "or")), len(tokens))
+    first = tokens[:end]
+    heads = [h for h in hero_kinds(prompt) if h in first]
+    chosen = []
+    for head in heads:
+        if kind_of(head) or head in LIVELY_THINGS or re.search(rf"\b{re.escape(head)}\s+(?:who|that)\b", prompt,
+                                                               re.IGNORECASE):
+            chosen.append(head)
+    subjects = prompt_subjects(prompt)
+    if not chosen:  # "a firefly lantern parade": the creature in the phrase
+        chosen = [w for w in subjects if w in first and kind_of(w)][:1]
+    # With the noun before it when that is part of the name: "lighthouse keeper", "bear cub".
+    return tuple(_with_noun_before(w, first, subjects) for w in chosen)
+
+
+def _with_noun_before(head: str, phrase: list[str], subjects: Sequence[str]) -> str:
+    i = phrase.index(head)
+    if i and phrase[i - 1] in subjects and (i < 2 or phrase[i - 2] not in ADJECTIVES):
+        return f"{phrase[i - 1]} {head}"  # not "air balloon" from "a hot air balloon": just "balloon"
+    return head
+
+
+def _allowed_kinds(prompt: str) -> set[str]:
+    """Every kind the request itself names, with its everyday synonyms: never a change of kind."""
+    allowed: set[str] = set()
+    for word in words(prompt):
+        kind = kind_of(word)
+        if kind:
+            allowed |= {kind, *SYNONYMS.get(kind, ())}
+    return allowed
+
+
+# A prompt's child ("a girl who finds a door") is the child the parent named: her name names her.
+CHILD_KINDS = frozenset("girl boy child kid toddler".split())
+
+
+def scenes_without_subject(scenes: Sequence[str], prompt: str, name: str | None = None) -> list[int]:
+    """The scenes (1-based) that never name what the prompt is about (plural, synonym-light; the
+    child's name, when the prompt's hero is a girl or a boy)."""
+    subjects = prompt_subjects(prompt)
+    if not subjects:
+        return []
+    forms = set().union(*(noun_forms(s) for s in subjects))
+    if name and CHILD_KINDS & set(subjects):
+        forms |= {w.casefold() for w in name.split()} | {f"{w.casefold()}'s" for w in name.split()}
+    return [i for i, scene in enumerate(scenes, 1) if not forms & set(words(scene))]
+
+
+def kind_changes(text: str, prompt: str) -> list[str]:
+    """Where the hero's kind changes: someone turns into a kind the request never named ("The dragon
+    became a little girl"), or one of two heroes is counted as the other's kind ("two foxes" for a
+    fox and a badger)."""
+    allowed = _allowed_kinds(prompt)
+    if not allowed:
+        return []  # a story about a place or a thing: no hero kind to keep
+    found: list[str] = []
+    for match in _BECAME.finditer(text):
+        for word in match.group(1).split()[::-1]:  # the noun: the last kind word of the phrase
+            kind = kind_of(word)
+            if kind and kind not in allowed and kind not in _NOT_A_CHANGE:
+                found.append(match.group(0))
+                break
+    heroes = [k for k in (kind_of(h) for h in hero_kinds(prompt)) if k]
+    for hero in heroes:  # "The lion was a toy": the hero said to be another kind
+        for match in re.finditer(rf"\bthe {hero}\s+(?:was|is)\s+(?:just\s+|only\s+|really\s+)?an?\s+"
+                                 r"((?:[a-z]+\s+){0,2}[a-z]+)\b", text, re.IGNORECASE):
+            kind = next((kind_of(w) for w in match.group(1).split()[::-1] if kind_of(w)), None)
+            if kind and kind not in allowed and kind not in _NOT_A_CHANGE and kind not in PEOPLE_KINDS:
+                found.append(match.group(0))
+    if len(heroes) > 1:
+        for match in _COUNTED.finditer(text):
+            kind = kind_of(match.group(1))
+            if kind in heroes and match.group(1).casefold() != kind:  # a plural of one hero's kind
+                found.append(match.group(0))
+    return found
+
+
+def invented_names(text: str, *, name: str | None, prompt: str = "", characters: Sequence[str] = ()) -> list[str]:
+    """Names the model gave characters on its own: capitalised words that are not the child's name,
+    not one the parent asked for (``characters``, the ``--with`` list), not in the request, and not a
+    sentence opener or an everyday word (a word also written in lower case is not a name). Spellings
+    of one name ("Zephyr", "Zephereus", "Zephire") count once, as the first."""
+    return list(dict.fromkeys(_name_spellings(text, name=name, prompt=prompt, characters=characters).values()))
+
+
+def _name_spellings(text: str, *, name: str | None, prompt: str, characters: Sequence[str]) -> dict[str, str]:
+    """Every invented name as written → its first spelling. A capitalised word is a name when it is
+    used like one: after "named"/"called", before "'s" or a doing ("Zephyr smiled"), or more than once
+    and not only as a sentence's first word; not after "the" or "a", nor next to another capitalised
+    word (a place: "the Arctic Circle")."""
+    known = {w.casefold() for w in (name or "").split()} | {w.casefold() for c in characters for w in c.split()}
+    known |= set(words(prompt))
+    lower = set(re.findall(r"\b[a-z]+\b", text))
+    starts = {m.end() for m in re.finditer(r"(?:^|[.!?][\"'”’]*\s+|[\"“]\s*|\n)", text)}
+    uses: dict[str, list[bool]] = {}  # word → for each use, whether it began a sentence
+    evidence: set[str] = set()
+    for match in _NAME_TOKEN.finditer(text):
+        word, before, after = match.group(0), text[:match.start()], text[match.end():]
+        folded = word.casefold()
+        at_start = match.start() in starts
+        if folded in known or folded in NOT_NAMES or folded in _COMMON_CAPITALISED or folded in STOPWORDS:
+            continue
+        if folded in lower or kind_of(folded) or folded in ADJECTIVES or (at_start and folded.endswith("ly")):
+            continue  # "Slowly and gently, …", "Suddenly, …" (mid-sentence, "Tilly" is a name)
+        previous = re.search(r"([A-Z][a-z]+)\s+$", before)
+        if re.search(r"\b(?:the|a|an)\s+$", before, re.IGNORECASE) or re.match(r"\s+[A-Z][a-z]", after) \
+                or (previous and previous.group(1).casefold() not in NOT_NAMES | _COMMON_CAPITALISED | STOPWORDS):
+            continue  # a place or a title, not someone's name
+        uses.setdefault(word, []).append(at_start)
+        if _NAME_LIKE_AFTER.match(after) or re.search(r"\b(?:named|called)\s+$", before):
+            evidence.add(word)
+    spellings: dict[str, str] = {}
+    for word, starts_of in uses.items():
+        if word in evidence or (len(starts_of) > 1 and not all(starts_of)):
+            first = next((o for o in spellings.values() if word[:4] == o[:4] and _similar(word, o) >= 0.6), word)
+            spellings[word] = first
+    return spellings
+
+
+_NAME_LIKE_AFTER = re.compile(r"\s*(?:['’]s\b|,?\s+(?:said|smiled|laughed|was|had|and|who|looked|nodded|asked|"
+                              r"replied|giggled|whispered|yawned|loved|lived|felt|knew|thought|slept|went|ran|played|"
+                              r"sat|walked|hugged|held|wanted|liked|could|would|did|got|began|decided|lay|jumped|"
+                              r"flew|hopped|swam|sighed|turned|found|saw|heard|gave|took|made|came|cried|is|has)\b)")
+
+
+def respell_names(scenes: Sequence[str], *, name: str | None, prompt: str,
+                  characters: Sequence[str] = ()) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    """Each invented name kept to its first spelling ("Zephereus", "Zephire" → "Zephyr"), scene by
+    scene (a name changes no sentence boundary). Returns the scenes and the (wrong, right) pairs."""
+    spellings = _name_spellings("\n\n".join(scenes), name=name, prompt=prompt, characters=characters)
+    wrong = {w: r for w, r in spellings.items() if w != r}
+    if not wrong:
+        return tuple(scenes), []
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, sorted(wrong, key=len, reverse=True))) + r")\b")
+    return tuple(pattern.sub(lambda m: wrong[m.group(1)], scene) for scene in scenes), list(wrong.items())
+
+
+@dataclass(frozen=True)
+class HeroReport:
+    """The three hero checks and what they found, for the judge's score."""
+
+    checks: tuple[CheckResult, CheckResult, CheckResult]  # hero_in_every_scene, hero_kind, cast
+    missing_scenes: int
+    kind_changed: bool
+    extra_names: int  # invented named characters beyond MAX_INVENTED_NAMES
+
+    @property
+    def penalty(self) -> int:
+        """A draft that loses its hero loses to one that keeps it."""
+        return (PENALTIES["hero_missing_scene"] * self.missing_scenes
+                + (PENALTIES["hero_kind_changed"] if self.kind_changed else 0)
+                + PENALTIES["extra_name"] * self.extra_names)
+
+
+def check_hero(scenes: Sequence[str], prompt: str, name: str | None,
+               characters: Sequence[str] = ()) -> tuple[HeroReport, tuple[str, ...]]:
+    """The hero checks on the saved story (hero in every scene, hero kind kept, cast), and the scenes
+    with invented names kept to one spelling. ``characters``: the names the parent asked for
+    (``--with``), which never count as invented."""
+    scenes, respelt = respell_names(scenes, name=name, prompt=prompt, characters=characters)
+    text = "\n\n".join(scenes)
+    missing = scenes_without_subject(scenes, prompt, name) if len(scenes) > 1 else []
+    things = " or ".join(prompt_subjects(prompt))
+    present = CheckResult("hero_in_every_scene", not missing,
+                          f"scene(s) {', '.join(map(str, missing))} never name {things}" if missing else "")
+    changes = kind_changes(text, prompt)
+    kind = CheckResult("hero_kind", not changes, f"the hero's kind changed: {changes[0]!r}" if changes else "")
+    extra = invented_names(text, name=name, prompt=prompt, characters=characters)
+    over = max(0, len(extra) - MAX_INVENTED_NAMES)
+    detail = "; ".join(filter(None, (f"{len(extra)} invented names: {', '.join(extra)}" if over else "",
+                                     "respelt " + ", ".join(f"{a}→{b}" for a, b in respelt) if respelt else "")))
+    cast = CheckResult("cast", not over, detail, len(respelt))
+    return HeroReport((present, kind, cast), len(missing), bool(changes), over), scenes
+
+
+# --- endings that wind down (issue 26) -------------------------------------------------------------
+# The last two sentences are what a child falls asleep on: no loss, absence, falling, leaving,
+# refusal or rejection there ("the lion was finally gone", "she started to fall", "But the king didn't
+# want them anymore"). One pattern a line, by what it means; the exceptions below are read first.
+ENDING_LOSS_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("loss", r"(?:was|were|is|are|had been|has been|now|all|finally)\s+(?:\w+\s+)?gone"),
+    ("loss", r"gone (?:forever|away|for good)"),
+    ("loss", r"disappear\w*|vanish\w*|lost|missing|no longer there|nowhere to be (?:seen|found)"),
+    ("absence", r"(?:was|were|is|are)(?:n't| not) there|without (?:him|her|them|his|her|their)\b|all alone|alone"),
+    ("absence", r"no more|any ?more|never (?:again|came back|returned|saw)|empty|forgot(?:ten)?|left behind"),
+    ("falling", r"(?:fell|falls|fall|falling|fallen|tumbl\w*|slipp\w*|dropp\w*|tripped)"),
+    ("leaving", r"(?:went|go|goes|going|ran|run|runs|flew|fly|flies|walked|swam|hopped|sailed|drove|floated"
+                r"|wandered|moved|rode|crawled|hurried|rushed) (?:far )?(?:away|off)"),
+    ("leaving", r"left|leave|leaving|good-?bye|farewell|depart\w*|set (?:off|out)"),  # not "leaves": autumn
+    ("refusal", r"(?:did|does|do|would|could|will|can)(?: not|n't|not) (?:want|like|need|love|care|let|allow)\w*"),
+    ("refusal", r"won't (?:want|like|let)\w*|refus\w*|said no|not allowed"),
+    ("rejection", r"reject\w*|not welcome|go away|ignor\w*|turned away|sent away|no one (?:wanted|cared)|nobody"),
+)
+# Read out before the patterns: sleep is the one fall a bedtime story wants, night and snow may fall,
+# and a worry that is gone, or a child who is never alone, is comfort.
+ENDING_LOSS_EXCEPTIONS: tuple[str, ...] = (
+    r"(?:fell|falls|fall|falling|fallen)\s+(?:fast\s+|sound\s+|softly\s+|gently\s+|peacefully\s+|quickly\s+)?asleep",
+    r"(?:fell|falls|fall|falling|fallen|drift\w*|float\w*|sail\w*)\s+(?:\w+\s+){0,2}(?:in)?to\s+(?:a\s+)?"
+    r"(?:[\w,]+\s+){0,3}(?:sleep|slumber|dreams?|dreamland)\b",
+    r"(?:snow|snowflakes|rain|raindrops|leaves|petals|dew|night|darkness|dusk|evening|quiet|silence|hush"
+    r"|calm|peace|stillness|sleep|eyelids|eyes)\s+(?:\w+\s+){0,2}(?:fell|falls|fall|falling|fallen|dropped|drooped)",
+    r"(?:worr\w*|fears?|sadness|tears|troubles?|shyness|grumpiness|clouds?|storm|thunder)\s+(?:\w+\s+){0,3}"
+    r"(?:gone|melted away|went away|disappeared|faded(?: away)?|vanished|floated away|drifted away|blew away)",
+    r"(?:never|not|no longer|n't)\s+(?:\w+\s+){0,2}(?:alone|lost|lonely)",
+    r"fell into (?:each other's|one another's|her|his|their|mommy's|mummy's|daddy's) arms",
+    r"left (?:the light|a light|the lamp|the door|a kiss|a note)|on the left|to the left",
+)
+_LOSS = re.compile(r"\b(?:" + "|".join(p for _, p in ENDING_LOSS_PATTERNS) + r")\b", re.IGNORECASE)
+_LOSS_EXCEPTIONS = re.compile("|".join(f"(?:{p})" for p in ENDING_LOSS_EXCEPTIONS), re.IGNORECASE)
+
+
+def loss_words(sentence: str) -> list[str]:
+    """The loss, absence, falling, leaving, refusal or rejection words in a sentence."""
+    return [m.group(0) for m in _LOSS.finditer(_LOSS_EXCEPTIONS.sub(" ", sentence))]
+
+
+def ending_losses(text: str) -> list[str]:
+    """Such words in the story's last two sentences: what the bench counts and the ending check cuts."""
+    return [w for s in sentences(text.replace("\n", " "))[-2:] for w in loss_words(s)]
+
+
+def _without_ending_losses(scenes: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
+    """The scenes with every sentence among the story's last two that has a loss word removed (the
+    sentence before the one that went comes into the last two, and is read too), and the sentences
+    removed. The last scene may be left empty (check_ending then ends it with the gentle closing);
+    an earlier one never is. What is left may end unsleepily: check_ending adds the closing then."""
+    paras = list(scenes)
+    removed: list[str] = []
+    while True:
+        flat = [(i, s) for i, scene in enumerate(paras) for s in sentences(scene.replace("\n", " "))]
+        bad = next(((i, s) for i, s in reversed(flat[-2:]) if loss_words(s)), None)
+        if bad is None:
+            break
+        i, sentence = bad
+        left = re.sub(r"[ \t]+", " ", paras[i].replace(sentence, " ", 1)).strip()
+        if not left and i < len(paras) - 1:
+            break
+        removed.append(sentence)
+        paras[i] = left
+    return tuple(paras), removed
 
 
 # --- the judge --------------------------------------------------------------------------------
@@ -497,7 +848,12 @@ PENALTIES = {
     "distress_unresolved": 25,  # per worried sentence nothing comforting follows
     "distress_resolved": 10,    # per worried sentence that is soothed again
     "ending_replaced": 15,      # the gentle closing had to be used
+    "ending_loss_cut": 5,       # a loss cut from the last lines, the model's sleepy ending kept (issue 26)
     "name_fixed": 2,            # per misspelt name corrected
+    # issue 26: the hero stays the hero
+    "hero_missing_scene": 8,    # per scene that never names the prompt's subject
+    "hero_kind_changed": 30,    # the hero turned into another kind, or one of two heroes into the other's
+    "extra_name": 8,            # per invented named character beyond MAX_INVENTED_NAMES
 }
 # A draft scoring this much ends the writing: each further draft costs as much time as the first.
 STOP_SCORE = 85
@@ -530,14 +886,16 @@ class Verdict:
 
 def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions: Sequence[str],
           split: Any = None, own_words: Iterable[str] | None = None, given: Sequence[str] = (),
-          age: int | None = None, protected: Sequence[str] = (), previous: Sequence[str] = ()) -> Verdict:
+          age: int | None = None, protected: Sequence[str] = (), previous: Sequence[str] = (),
+          characters: Sequence[str] = ()) -> Verdict:
     """Run every check on a draft's scenes, apply the repairs, and score it.
 
     ``split(text, count)`` re-splits the repaired text into the same number of scenes (the
     composer passes story.split_scenes); without it scenes are joined back paragraph by paragraph.
     ``given``: sentences the composer wrote into the draft itself, left out of the on-subject check.
     ``age``, ``protected``, ``previous``: the reading level's age band, saved characters' names,
-    and a sequel's previous part (story/continuity.py: reading level and sentence overlap)."""
+    and a sequel's previous part (story/continuity.py: reading level and sentence overlap).
+    ``characters``: more names the parent asked for; these and ``protected`` never count as invented."""
     scenes = tuple(scenes)
     count = len(scenes)
     text = "\n\n".join(scenes)
@@ -561,14 +919,16 @@ def judge(scenes: Iterable[str], *, prompt: str, name: str | None, instructions:
     # On the story as it will be saved; the sentences we wrote for the model ("Once upon a time,
     # there was a sleepy dragon…") do not count.
     subject = check_on_subject(_minus("\n\n".join(scenes), given), prompt)
+    hero, scenes = check_hero(scenes, prompt, name, (*characters, *protected))
     fits = fit_checks("\n\n".join(scenes), age=age, previous=previous, own=_minus("\n\n".join(scenes), given))
-    checks = (subject, echo, calm, names, ending, *(CheckResult(f.name, f.passed, f.detail) for f in fits))
-    score = 100
+    checks = (subject, echo, calm, names, ending, *hero.checks, *(CheckResult(f.name, f.passed, f.detail) for f in fits))
+    score = 100 - hero.penalty
     score -= 0 if subject.passed else PENALTIES["on_subject"]
     score -= PENALTIES["echo_sentence"] * echo.repairs
     score -= PENALTIES["distress_unresolved"] * len(tone.unresolved)
     score -= PENALTIES["distress_resolved"] * (len(tone.distressing) - len(tone.unresolved))
-    score -= 0 if ending.passed else PENALTIES["ending_replaced"]
+    score -= 0 if ending.passed else PENALTIES["ending_loss_cut" if ending.detail.startswith(LOSS_CUT)
+                                               else "ending_replaced"]
     score -= PENALTIES["name_fixed"] * names.repairs
     score -= sum(f.penalty for f in fits)
     disqualified = any(c.disqualified for c in checks)

@@ -14,26 +14,36 @@ drafts at most) and never kept. A base model (no chat template) is given the ope
 to continue instead of instructions (story.base_model_opening). After a draft that wandered off
 subject, the next ones start with a sentence naming the subject (story.subject_sentence); the
 on-subject check does not count that sentence.
+
+The beat scaffold (issue 26, ``scaffold`` setting; auto: on for models under 1B parameters): a draft
+is written one beat at a time instead (prompt.BEATS: where we are, a small wish, a gentle try,
+comfort, sleep), each beat begun by words naming the child and the hero by kind, so a tiny model
+continues from the right place. No ending call is needed: the last beat is sleep.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from dreamflow_cli.backend.seam import MIN_STORY_TOKENS, Backend, Generation, Prompt, fit_max_tokens
-from dreamflow_cli.story.checks import Verdict, instruction_sentences, is_distressing, judge, prompt_subjects, request_words
+from dreamflow_cli.story.checks import (Verdict, cast_kinds, instruction_sentences, is_distressing, judge, prompt_subjects,
+                                        request_words)
 from dreamflow_cli.settings.table import Settings
 from dreamflow_cli.errors import ContentBlockedError, ModelError
 from dreamflow_cli.settings.table import DEFAULT_GUARD_LEVEL
 from dreamflow_cli.story.guard import describe, names_a_feeling
-from dreamflow_cli.seeds import retry_seed
-from dreamflow_cli.story.request import StoryRequest, guard_from_settings, story_budget
+from dreamflow_cli.seeds import derived_seed, retry_seed
 from dreamflow_cli.story.continuity import judge_inputs, prompt_lines, with_cast
+from dreamflow_cli.story.request import StoryRequest, guard_from_settings, story_budget
 from dreamflow_cli.story.prompt import SYSTEM_PROMPT as SYSTEM_PROMPT_TEXT
-from dreamflow_cli.story.prompt import (AGE_BANDS, base_model_opening, build_prompt, closing_cue, ending_from, ends_sleepily, story_opening, subject_sentence)
+from dreamflow_cli.story.prompt import (AGE_BANDS, Cast, base_model_opening, beat_from, beat_opener, beat_plan,
+                                        build_prompt, closing_cue, ending_from, ends_sleepily, first_beat_opener,
+                                        story_opening, subject_sentence)
 from dreamflow_cli.story.scenes import TextReport, assemble, caption_for, draft, split_scenes
 from dreamflow_cli.story.text import Story
 
@@ -82,6 +92,7 @@ class Composed:
     candidates: int = 1  # the most drafts this story could have
     draft_tokens: int = 0  # tokens generated over every draft
     opening: str = ""  # the kept draft's first words, written by dreamflow for the model to continue
+    scaffold: Mapping[str, Any] = field(default_factory=dict)  # how the beats went (story.json "scaffold")
 
     def metadata(self) -> dict[str, object]:
         """What story.json records about how the text came to be."""
@@ -109,6 +120,8 @@ class Composed:
             meta["checks"] = self.verdict.as_dict()
         if self.opening:
             meta["opening"] = self.opening
+        if self.scaffold:
+            meta["scaffold"] = dict(self.scaffold)
         if self.report is not None:
             meta.update(title_source=self.report.title_source, repeats_removed=self.report.repeats_removed,
                         repeated_ratio=self.report.repeated_ratio)
@@ -224,9 +237,147 @@ def _write_once(model: Backend, request: StoryRequest, framing: _Framing, seed: 
     return f"{text}\n\n{ending}", _combine(first, second, budget), True
 
 
+def _write_draft(model: Backend, request: StoryRequest, framing: _Framing, seed: int, settings: Settings,
+                 status: TokenMeter, scaffold: Scaffold, nudge: bool) -> tuple[str, Generation, bool, tuple[str, ...]]:
+    """One draft, beat by beat or in one go: (text, generation, ending_added, the words we wrote in it
+    and the subject sentence, which the on-subject check leaves out)."""
+    subject = subject_sentence(request.prompt)
+    if scaffold.used:
+        text, generation, openers = _write_beats(model, request, framing, seed, settings, status, scaffold)
+        return text, generation, False, (*openers, subject)
+    text, generation, ending_added = _write_once(model, request, framing, seed, settings, status, nudge=nudge)
+    return text, generation, ending_added, (_opening(request, framing, seed, nudge), subject)
+
+
+# --- the beat scaffold (issue 26) ------------------------------------------------------------------
+# Tiny models keep a sentence together and lose the story; the arc (prompt.BEATS) comes from us. Each
+# beat is one model call continuing the story so far plus the beat's opener: in process the opener
+# is prefilled (Prompt.prefix; llama.cpp reuses the cached story so far), a server is asked in words
+# to begin with it (server/chat_prefix.py). What the model writes after its first paragraph is cut.
+
+SCAFFOLD_AUTO_BELOW = 1_000_000_000  # parameters: ``scaffold = auto`` is on for models under 1B
+MIN_BEAT_TOKENS = 24  # a beat needs room for a sentence or two
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    setting: str  # auto, on, off
+    used: bool
+    reason: str
+    beats: tuple[str, ...] = ()
+    cast: Cast = Cast(None)
+
+    def metadata(self, openers: Sequence[str]) -> dict[str, Any]:
+        """story.json's "scaffold": the setting, whether it was used and why, the beats and the words
+        that began them in the kept draft."""
+        meta: dict[str, Any] = {"setting": self.setting, "used": self.used, "reason": self.reason}
+        if self.used:
+            meta.update(beats=list(self.beats), openers=list(openers))
+        return meta
+
+
+def scaffold_decision(setting: str, parameters: int | None) -> tuple[bool, str]:
+    """Whether to write beat by beat: ``on``/``off`` as set; ``auto`` on for a model under
+    SCAFFOLD_AUTO_BELOW parameters, off when the size is unknown (a model behind a server)."""
+    if setting in ("on", "off"):
+        return setting == "on", f"scaffold = {setting}"
+    if parameters is None:
+        return False, "auto: the model's size is unknown (a server), so off"
+    size = f"{parameters / 1e6:,.0f}M" if parameters < 1e9 else f"{parameters / 1e9:,.1f}B"
+    return parameters < SCAFFOLD_AUTO_BELOW, f"auto: {size} parameters, {'under' if parameters < 1e9 else 'not under'} 1B"
+
+
+def model_parameters(model: Backend) -> int | None:
+    """The model's parameter count: the backend's own, else its GGUF file's header; None for a server."""
+    count = getattr(model, "parameter_count", None)
+    if isinstance(count, int):
+        return count
+    path = getattr(model, "path", None)
+    if isinstance(path, Path) and path.is_file():
+        stat = path.stat()
+        return _gguf_parameters(str(path), stat.st_size, stat.st_mtime_ns)
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _gguf_parameters(path: str, size: int, mtime: int) -> int | None:
+    # Once per model file per process: a batch asks for every story. Size and mtime key the cache.
+    from dreamflow_cli.errors import DreamflowError
+    from dreamflow_cli.model.gguf import read_gguf_info
+
+    try:
+        return read_gguf_info(path).parameter_count or None
+    except DreamflowError:
+        return None
+
+
+def plan_scaffold(model: Backend, request: StoryRequest, setting: str, budget: int) -> Scaffold:
+    """The scaffold for this story: wanted (``setting``, the model's size), someone to name (the
+    child, or a creature in the prompt), and room for at least three beats."""
+    wanted, reason = scaffold_decision(setting, model_parameters(model) if setting == "auto" else None)
+    if not wanted:
+        return Scaffold(setting, False, reason)
+    kinds = cast_kinds(request.prompt)
+    things = prompt_subjects(request.prompt)
+    cast = Cast(request.name, kinds, None if kinds or not things else things[0])
+    if not cast.usable:
+        return Scaffold(setting, False, f"{reason}; but no hero to name (no --name, no creature in the prompt)")
+    beats = beat_plan(budget, min_tokens=MIN_BEAT_TOKENS)
+    if not beats:
+        return Scaffold(setting, False, f"{reason}; but {budget} tokens are too few for three beats")
+    return Scaffold(setting, True, reason, beats, cast)
+
+
+def _write_beats(model: Backend, request: StoryRequest, framing: _Framing, seed: int, settings: Settings,
+                 status: TokenMeter, scaffold: Scaffold) -> tuple[str, Generation, tuple[str, ...]]:
+    """One draft, a beat (a paragraph) per call, each begun with its opener. Returns the text, one
+    Generation for all the calls, and the openers of the beats kept (a beat that came to no whole
+    sentence is left out, its opener with it)."""
+    status.tokens = 0
+    status.generation_started = None
+    per_beat = framing.budget // len(scaffold.beats)
+    kept: list[str] = []
+    openers: list[str] = []
+    calls: list[Generation] = []
+    for i, beat in enumerate(scaffold.beats):
+        beat_seed = seed if i == 0 else derived_seed("dreamflow-beat", seed, i)
+        # The first beat carries the saved characters and a sequel's recap, as a draft in one go does.
+        opener = (with_cast(first_beat_opener(request.prompt, scaffold.cast, seed,
+                                              request.theme if framing.title else None), request)
+                  if i == 0 else beat_opener(beat, scaffold.cast, beat_seed))
+        prompt = framing.prompt("\n\n".join([*kept, opener]))
+        room = model.profile.n_ctx - model.count_tokens(prompt)
+        if room < MIN_STORY_TOKENS and calls:
+            break  # a context cut very small: the story stands as far as it got
+        done = sum(c.generated_tokens for c in calls)
+        calls.append(model.generate(prompt, max_tokens=min(per_beat, room), sampling=settings.sampling(),
+                                    seed=beat_seed, on_token=_meter(status, done)))
+        paragraph = beat_from(opener, calls[-1].text, last=beat == scaffold.beats[-1])
+        if paragraph:
+            kept.append(paragraph)
+            openers.append(opener)
+    return "\n\n".join(kept), _combine_all(calls, framing.budget), tuple(openers)
+
+
+def _meter(status: TokenMeter, offset: int) -> Callable[[int], None]:
+    def on_token(count: int) -> None:
+        if status.generation_started is None:
+            status.generation_started = time.perf_counter()
+        status.tokens = offset + count
+    return on_token
+
+
+def _combine_all(calls: Sequence[Generation], budget: int) -> Generation:
+    """One Generation for a draft's calls, against the budget they shared."""
+    combined = calls[0]
+    for call in calls[1:]:
+        combined = _combine(combined, call, budget)
+    return dataclasses.replace(combined, max_tokens=budget)
+
+
 @dataclass(frozen=True)
 class _Draft:
-    opening: str
+    given: tuple[str, ...]  # the words dreamflow wrote into it: the opening (or each beat's), the subject sentence
     number: int
     story: Story
     report: TextReport
@@ -255,6 +406,7 @@ def compose(
     limit = candidates_from_settings(settings)
     framing = _framing(model, request)
     status.max_tokens = framing.budget
+    scaffold = plan_scaffold(model, request, settings.scaffold, framing.budget)
     instructions = instruction_sentences(SYSTEM_PROMPT_TEXT, framing.user or _chat_user(request, framing.budget),
                                          *(band.style for band in AGE_BANDS.values()))
 
@@ -271,8 +423,8 @@ def compose(
         number = len(history) + 1
         attempt_seed = retry_seed(seed, number)
         nudged = off_subject
-        text, generation, ending_added = _write_once(model, request, framing, attempt_seed, settings, status,
-                                                     nudge=nudged)
+        text, generation, ending_added, given = _write_draft(model, request, framing, attempt_seed, settings, status,
+                                                             scaffold, nudged)
         tokens += generation.generated_tokens
         story, report = assemble(text, request.prompt, request.scenes, title=framing.title)
         words = len(story.text.split())
@@ -280,8 +432,7 @@ def compose(
             if words >= MIN_STORY_WORDS else [TOO_SHORT]
         verdict = None
         if not found:
-            # The opening we wrote does not count for the subject: the model must keep to it itself.
-            given = (_opening(request, framing, attempt_seed, nudged), subject_sentence(request.prompt))
+            # The words we wrote do not count for the subject: the model must keep to it itself.
             verdict = judge(story.scenes, prompt=request.prompt, name=request.name, instructions=instructions,
                             split=split_scenes, own_words=own_words, given=given, **fit)
             off_subject = off_subject or not verdict.checks[0].passed
@@ -298,19 +449,25 @@ def compose(
         usable += 1
         judged = Story(story.title, verdict.scenes, tuple(caption_for(p) for p in verdict.scenes))
         if best is None or verdict.score > best.verdict.score:
-            best = _Draft(given[0], number, judged, report, generation, ending_added, verdict)
+            best = _Draft(given, number, judged, report, generation, ending_added, verdict)
         if verdict.good_enough:
             break
 
     if best is not None:
         return Composed(best.story, best.generation, len(history), tuple(history), guard.level, best.report,
-                        best.ending_added, best.verdict, best.number, limit, tokens, best.opening)
+                        best.ending_added, best.verdict, best.number, limit, tokens, best.given[0],
+                        scaffold.metadata(best.given[:-1]))
+    raise _no_story(history)
+
+
+def _no_story(history: list[Attempt]) -> ModelError | ContentBlockedError:
+    """Why no draft was kept: every one had blocked words, or none was a story at all."""
     blocked = [w for a in history for w in a.rejected_for if w not in (TOO_SHORT, MOSTLY_INSTRUCTIONS)]
     tries = f"{len(history)} attempt{'s' if len(history) > 1 else ''}"
     if not blocked:
-        raise ModelError(f"the model wrote no usable story in {tries}",
-                         "try another --seed, a larger --max-tokens, or a bigger model (dreamflow download-model --list)")
-    raise ContentBlockedError(
+        return ModelError(f"the model wrote no usable story in {tries}",
+                          "try another --seed, a larger --max-tokens, or a bigger model (dreamflow download-model --list)")
+    return ContentBlockedError(
         f"every story the model wrote contained words blocked for bedtime ({describe(dict.fromkeys(blocked))}) "
         f"after {tries}; nothing was saved",
         "try another --seed or a gentler prompt, or raise guard_retries in the config",

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from dreamflow_cli.story.text import clean_body, sentences, story_subject, trim_to_sentence
-from dreamflow_cli.story.title import title_from_prompt
+from dreamflow_cli.story.text import clean_body, is_complete, sentences, story_subject, trim_to_sentence
+from dreamflow_cli.story.title import NEEDS_NOUN, PHRASE_BOUNDARIES, PHRASE_STARTS, boundaries, title_from_prompt
 
 @dataclass(frozen=True)
 class AgeBand:
@@ -125,11 +125,35 @@ MAX_ENDING_SENTENCES = 3
 
 
 def subject_sentence(prompt: str) -> str:
-    """A first sentence that names what the story is about: the start of a base model's page, and
-    of a chat model's draft after one that wandered off subject. The on-subject check does not
-    count it: the model has to keep to the subject itself."""
-    subject = story_subject(prompt)
-    return f"Once upon a time, there was {subject[:1].lower() + subject[1:]}."
+    """A first sentence that names what the story is about: the start of a base model's page, of a
+    scaffolded draft, and of a chat model's draft after one that wandered off subject. The
+    on-subject check does not count it: the model has to keep to the subject itself. A prompt that
+    says what its hero does gets a "who" ("there was a lost kitten who finds home")."""
+    subject = with_who(story_subject(prompt))
+    many = subject.split()[0].lower() in ("two", "three", "four", "five", "six", "some", "many", "several")
+    return f"Once upon a time, there {'were' if many else 'was'} {subject[:1].lower() + subject[1:]}."
+
+
+# Doings that follow a hero without an -s ("a fox and a badger *become* friends").
+_PLAIN_VERBS = frozenset("""
+become find go meet learn share play make help sing dance fly sleep visit build count look want love
+""".split())
+
+
+def with_who(subject: str) -> str:
+    """"a lost kitten finds home" → "a lost kitten who finds home": the prompt's first doing, right
+    after its hero, made a describing clause, so "there was …" reads as a sentence."""
+    words = subject.split()
+    lower = [w.lower().strip(",.;:") for w in words]
+    for i in range(1, len(words)):
+        if lower[i] in PHRASE_BOUNDARIES or lower[i - 1] in PHRASE_STARTS or lower[i - 1] in NEEDS_NOUN:
+            if lower[i] in PHRASE_BOUNDARIES and lower[i] not in ("and", "or"):
+                break  # "a dragon *who* counts", "a trip *to* the moon": already reads on
+            continue
+        verb = lower[i] in _PLAIN_VERBS or (lower[i].endswith("s") and i in boundaries(words)[:1])
+        if verb and not lower[i].endswith("ing"):
+            return " ".join([*words[:i], "who", *words[i:]])
+    return subject
 
 
 def base_model_opening(prompt: str, *, name: str | None, theme: str | None, seed: int) -> tuple[str, str]:
@@ -175,3 +199,136 @@ def ending_from(continuation: str) -> str:
         if _SLEEPY.search(sentence) or len(kept) == MAX_ENDING_SENTENCES:
             break
     return trim_to_sentence(" ".join(kept))
+
+
+# --- the beat scaffold (issue 26) -----------------------------------------------------------------
+# Small models keep a sentence together and lose the story. With the scaffold, a story is written as
+# a calm arc, one beat (one paragraph) at a time, and each beat begins with words dreamflow writes
+# that name the child and the hero by kind, so the model always continues from the right place.
+# Every opener is story text, never an instruction: nothing to echo, no headings to remove.
+
+BEATS = ("setting", "wish", "try", "comfort", "sleep")
+
+
+# Fewer beats when the budget is small: the arc keeps its start, its try and its sleep.
+BEATS_BY_COUNT = {5: BEATS, 4: ("setting", "wish", "try", "sleep"), 3: ("setting", "try", "sleep")}
+
+
+# The first words of each beat. {who}: the child and the hero(es) ("Mia and the dragon"); {hero}:
+# the hero(es) by kind, or the child when the prompt has no creature ("the dragon", "Mia"); {name}:
+# the child. A template needing a name is used only when there is one. Picked by seed.
+BEAT_OPENERS: dict[str, tuple[str, ...]] = {
+    "setting": ("One quiet evening, {who}", "One starry night, {who}", "In a cosy little house, {who}",
+                "As the sun went down, {who}"),
+    # A wish that is small and happy: the words lead into what it is, not into a worry.
+    "wish": ("More than anything, {hero} wanted to", "{hero} had one small, happy wish: to",
+             "That night, {hero} dreamed of"),
+    "try": ("So, with a gentle smile, {who}", "Together, {who} gently", "Step by step, {who} happily"),
+    "comfort": ("{name} gave {hero} a warm hug, and", "{hero} smiled at {name}, feeling safe and",
+                "{hero} smiled, feeling safe and", "Soon {hero} felt warm and"),
+    # Every sleep opener is already sleepy, so the last beat winds down whatever follows it.
+    "sleep": ("At last, {who} snuggled down, closed their eyes and", "Soon, {who} gave a big, sleepy yawn and",
+              "Before long, {who} snuggled under a soft blanket and"),
+}
+
+
+# When the prompt's subject is a place or a thing, not a creature ("a garden where the flowers
+# whisper", "a trip to the moon"), the child is the hero and these beats name the {thing} too, so it
+# stays in every scene.
+THING_OPENERS: dict[str, tuple[str, ...]] = {
+    "wish": ("{hero} had one small, happy wish about the {thing}: to", "That night, {hero} dreamed of the {thing} and"),
+    "comfort": ("{hero} smiled at the {thing}, feeling safe and", "Near the {thing}, {hero} felt warm and"),
+    "sleep": ("At last, {who} said goodnight to the {thing}, closed their eyes and",
+              "Soon, {who} whispered goodnight to the {thing} and"),
+}
+
+
+# Family words read as names ("Grandpa"), not as kinds ("the grandpa").
+_FAMILY = {"grandma": "Grandma", "grandpa": "Grandpa", "granny": "Granny", "grandmother": "Grandmother",
+           "grandfather": "Grandfather", "mum": "Mum", "mom": "Mom", "dad": "Dad", "nana": "Nana"}
+
+
+# A hero that is the child: "a girl who finds a door" with --name Lily is Lily.
+_CHILD_KINDS = frozenset("girl boy child kid baby toddler".split())
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Who the beats name: the child, and the prompt's heroes by kind ("dragon"; "fox", "badger";
+    "lighthouse keeper")."""
+
+    name: str | None
+    kinds: tuple[str, ...] = ()
+    thing: str | None = None  # the subject when it is a place or a thing ("garden"), named by some beats
+
+    @property
+    def heroes(self) -> tuple[str, ...]:
+        kinds = [k for k in self.kinds if not (self.name and k.split()[-1] in _CHILD_KINDS)]
+        return tuple(_FAMILY.get(k, f"the {k}") for k in kinds)
+
+    @property
+    def hero(self) -> str:
+        return _join(self.heroes) if self.heroes else (self.name or "")
+
+    @property
+    def who(self) -> str:
+        return _join(tuple(w for w in (self.name, *self.heroes) if w))
+
+    @property
+    def usable(self) -> bool:
+        """A beat can name someone: the child, or a hero with a kind."""
+        return bool(self.who)
+
+
+def _join(parts: tuple[str, ...]) -> str:
+    if not parts:
+        return ""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def beat_plan(budget: int, *, min_tokens: int) -> tuple[str, ...]:
+    """The beats a budget has room for (each at least ``min_tokens``); () when fewer than three fit."""
+    fits = min(len(BEATS), budget // max(1, min_tokens))
+    return BEATS_BY_COUNT.get(fits, ())
+
+
+def beat_opener(beat: str, cast: Cast, seed: int) -> str:
+    """The words that begin a beat: story text naming the child and the hero."""
+    templates = THING_OPENERS.get(beat) if cast.thing and not cast.heroes else None
+    choices = [t for t in templates or BEAT_OPENERS[beat] if cast.name or "{name}" not in t]
+    if not (cast.name and cast.heroes):  # "{hero} smiled at {name}" needs both to be two people
+        choices = [t for t in choices if "{name}" not in t] or choices
+    text = choices[seed % len(choices)].format(who=cast.who, hero=cast.hero, name=cast.name or "",
+                                               thing=cast.thing or "")
+    return text[:1].upper() + text[1:]
+
+
+def first_beat_opener(prompt: str, cast: Cast, seed: int, theme: str | None = None) -> str:
+    """The first beat's words: a sentence naming the subject ("Once upon a time, there was a sleepy
+    dragon who counts the stars."), where it happens for a base model (which has no instructions),
+    then the setting beat's opener."""
+    lines = [subject_sentence(prompt)]
+    if theme:
+        lines.append(f"It all happened in {theme[:1].lower() + theme[1:]}.")
+    lines.append(beat_opener("setting", cast, seed))
+    return " ".join(lines)
+
+
+MAX_BEAT_SENTENCES = 4
+
+
+def beat_from(opener: str, continuation: str, *, last: bool) -> str | None:
+    """One beat's paragraph: the opener and what the model wrote after it, up to the first paragraph
+    break, in whole sentences (four at most; the sleep beat ends at its first sleepy sentence). None
+    when not one whole sentence came of it: the beat is left out rather than end on a fragment."""
+    text = (opener + continuation).strip()
+    first = re.split(r"\n\s*\n", text, maxsplit=1)[0]
+    body = clean_body(first).replace("\n", " ")
+    if not body or not any(s for s in sentences(body) if is_complete(s)):
+        return None
+    kept: list[str] = []
+    for sentence in sentences(trim_to_sentence(body)):
+        kept.append(sentence)
+        if len(kept) == MAX_BEAT_SENTENCES or (last and _SLEEPY.search(sentence)):
+            break
+    return trim_to_sentence(" ".join(kept))  # a quotation the cut left open is closed

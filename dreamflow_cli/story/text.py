@@ -279,7 +279,10 @@ def remove_repeats(text: str) -> tuple[str, int]:
             seen.append(mark)
             kept.append(sentence)
         if kept:
-            kept_paras.append(" ".join(kept))
+            para_text = " ".join(kept)
+            # A repeat cut from inside a quotation must not leave it open (the rest of the story
+            # would read as speech): the paragraph closes it.
+            kept_paras.append(trim_to_sentence(para_text) if _quote_open(para_text) else para_text)
     return "\n\n".join(kept_paras), removed
 
 

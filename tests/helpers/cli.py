@@ -27,3 +27,9 @@ def assert_refused(result, code: int, *fragments: str) -> None:
 def nothing_written(work: Path) -> bool:
     out = work / "stories"
     return not out.exists() or not any(out.iterdir())
+
+
+def folder_entries(out: Path) -> list[str]:
+    """What an output folder holds besides its library page (index.html): story folders, and any
+    staging folder a test means to catch."""
+    return sorted(p.name for p in out.iterdir() if p.name != "index.html")

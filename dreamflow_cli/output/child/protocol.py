@@ -7,7 +7,7 @@ out of the parent and can be killed cleanly on Ctrl-C.
 Protocol (stdlib only; ``child_runner`` is the parent side):
 - stdin: one JSON request object.
 - stdout: JSON lines. ``{"done": k, "total": n}`` for progress, then exactly one of
-  ``{"result": {...}}`` or ``{"error": "one line", "kind": "..."}``.
+  ``{"result": {...}, "peak_rss": bytes|null}`` or ``{"error": "one line", "kind": "..."}``.
 - stderr: free text for humans (tracebacks on a crash).
 - exit code: see the EXIT_* constants; 128+N when stopped by signal N (SIGTERM: 143, SIGINT: 130).
 - files: every output is written under a temporary name beside its final path (``temp_path``) and
@@ -158,6 +158,26 @@ def field(request: dict[str, Any], key: str, kind: type, default: Any = ...) -> 
     return value
 
 
+def own_peak_rss() -> int | None:
+    """This process's peak resident memory since its exec, in bytes (None where unknown).
+
+    Why not ru_maxrss on Linux: the kernel carries the parent's high-water mark across fork and
+    exec, so a narrator started by a dreamflow holding a 900 MB model would report 900 MB. The
+    address space's own mark (VmHWM) starts fresh at exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    if sys.platform == "darwin":
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
+    return None
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Stopped(128 + signum)
 
@@ -173,7 +193,7 @@ def run(main: Callable[[dict[str, Any], Reporter, Outputs], dict[str, Any]]) -> 
     try:
         result = main(read_request(), reporter, outputs)
         outputs.commit()
-        message = {"result": result}
+        message = {"result": result, "peak_rss": own_peak_rss()}
     except ChildFailure as exc:
         code, message = exc.exit_code, {"error": exc.message, "kind": KIND_BY_EXIT[exc.exit_code]}
     except Stopped as exc:

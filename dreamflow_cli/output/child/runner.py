@@ -43,7 +43,7 @@ def stop_all() -> None:
 class ChildOutcome:
     result: dict[str, Any]
     wall_seconds: float
-    peak_rss_bytes: int | None  # the child's own peak (ru_maxrss), None where unknown
+    peak_rss_bytes: int | None  # the child's own peak since its exec, None where unknown
     cpu_seconds: float | None  # user + system CPU time of the child
 
 
@@ -122,6 +122,7 @@ def run_child(
     reader = threading.Thread(target=drain_stderr, daemon=True)
     reader.start()
     result: dict[str, Any] | None = None
+    reported: int | None = None  # the child's own reading; wait4's includes the parent's (see own_peak_rss)
     error: dict[str, Any] | None = None
     peak: int | None = None
     cpu: float | None = None
@@ -140,6 +141,7 @@ def run_child(
                 continue
             if "result" in message:
                 result = message["result"]
+                reported = message.get("peak_rss")
             elif "error" in message:
                 error = message
             elif "done" in message and on_progress is not None:
@@ -156,7 +158,7 @@ def run_child(
     code = proc.returncode
     tail = "\n".join(stderr_tail)
     if code == 0 and result is not None:
-        return ChildOutcome(result, time.monotonic() - started, peak, cpu)
+        return ChildOutcome(result, time.monotonic() - started, reported if reported else peak, cpu)
     _clean(outputs, proc.pid)
     if error is not None:
         raise ChildFailed(str(error["error"]), str(error.get("kind", "crash")), code, tail)

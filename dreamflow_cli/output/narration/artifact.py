@@ -17,7 +17,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from dreamflow_cli.doctor.checks import FAIL, PASS, SKIP, WARN, Check
+from dreamflow_cli.doctor.checks import FAIL, PASS, SKIP, Check
 from dreamflow_cli.errors import DreamflowError, ModelError
 from dreamflow_cli.model.catalog import DEFAULT_VOICE
 from dreamflow_cli.model.voice import Voice, resolve_voice
@@ -122,24 +122,24 @@ def _record(result: Mapping[str, Any], voice: Voice) -> dict[str, Any]:
 
 
 def narration_check(settings: Settings) -> Check:
-    """Can this machine narrate: the packages, a voice, and the memory the narrator needs."""
-    need = f"the narrator needs ~{human_bytes(narrator_memory_bytes(STORY_WORDS_BOUND))} while it reads"
+    """Can this machine narrate: the packages, a voice, and the memory the narrator needs. What
+    is missing FAILs only when narration is on; otherwise it is a SKIP that says how to set it up."""
     missing = missing_packages()
-    try:
-        voice: Voice | None = resolve_voice(settings.voice, settings.models_dir)
-    except DreamflowError as exc:
-        voice, problem = None, exc
-    if missing and voice is None:
-        return Check("narration", SKIP, f"not set up: {', '.join(missing)} not installed and no voice in "
-                                        f"{settings.models_dir}",
-                     f"pip install 'dreamflow[voice]' and dreamflow download-model {DEFAULT_VOICE}")
+    problems, hints = [], []
     if missing:
-        return Check("narration", FAIL if settings.narrate else WARN,
-                     f"voice {voice.name if voice else '?'} found, but {', '.join(missing)} is not installed",
-                     "pip install 'dreamflow[voice]'")
-    if voice is None:
-        return Check("narration", FAIL if settings.narrate else WARN, problem.message, problem.hint)
-    return Check("narration", PASS, f"voice {voice.name} ({voice.model}); {need}")
+        problems.append(f"{', '.join(missing)} not installed")
+        hints.append("pip install 'dreamflow[voice]'")
+    try:
+        voice = resolve_voice(settings.voice, settings.models_dir)
+    except DreamflowError as exc:
+        problems.append(exc.message)
+        hints.append(exc.hint or f"dreamflow download-model {DEFAULT_VOICE}")
+    if not problems:
+        need = human_bytes(narrator_memory_bytes(STORY_WORDS_BOUND))
+        return Check("narration", PASS, f"voice {voice.name} ({voice.model}); the narrator needs ~{need} while it reads")
+    if settings.narrate:
+        return Check("narration", FAIL, "; ".join(problems), "; ".join(hints))
+    return Check("narration", SKIP, f"off, and not set up here: {'; '.join(problems)}", "; ".join(hints))
 
 
 ARTIFACT = Narration()
