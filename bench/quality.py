@@ -928,6 +928,7 @@ def compare_models(args: argparse.Namespace) -> int:
     specs = [s.strip() for s in args.compare.split(",")]
     if len(specs) != 2:
         raise SystemExit("--compare takes two models: A,B")
+    args.no_baseline = True  # the models are compared, each as dreamflow runs it (N candidates), not N=1 against N
     overrides = {k: getattr(args, k) for k in SAMPLING_KEYS if getattr(args, k) is not None}
     measured: dict[str, dict[str, Any]] = {}
     all_rows: list[Row] = []
@@ -941,8 +942,7 @@ def compare_models(args: argparse.Namespace) -> int:
             gentle = [dataclasses.replace(c, seed=c.seed + offset) for c in CASES if not c.refuse][: args.limit or None]
             print(f"model {resolved.path}  seed offset {offset}", flush=True)
             report: dict[str, Any] = {"runs": {}, "wall_ratio": {}}
-            rows += run_profile(args, settings, resolved, spec, args.profiles.split(",")[0], gentle,
-                                [args.candidates], report)
+            rows += run_profile(args, settings, resolved, spec, args.profiles.split(",")[0], gentle, report)
         measured[spec] = compare_measures(rows)
         all_rows += rows
     labels = (_label(specs[0]), _label(specs[1]))

@@ -43,9 +43,11 @@ ONE = Settings(candidates=1)
 
 
 @pytest.fixture(scope="module")
-def model(test_model):
+def model(converted_model):
+    # The model the CLI runs below finds in models_dir (the Q8_0 download-model installs): the words a
+    # test finds the model writing must be the ones that model writes.
     profile = choose_profile(MemoryMode.STANDARD, os.cpu_count() or 1, {}, {"max_tokens": 64})
-    loaded = load_model(test_model, profile)
+    loaded = load_model(converted_model, profile)
     yield loaded
     loaded.close()
 
