@@ -14,7 +14,9 @@ from tests.helpers.cli import invoke
 from tests.helpers.testkit import Behaviour, ScriptedServer
 
 KEY = "sk-capacity-NEVER-SHOWN-3d9"
-FAST = ["--no-images", "--scenes", "1", "--seed", "4", "--candidates", "1"]
+# No pictures and no book: what these tests check is the talk with the server (the book is
+# tested in test_book.py; test_openai_cli.py keeps it, to check the key never reaches it).
+FAST = ["--no-images", "--no-book", "--scenes", "1", "--seed", "4", "--candidates", "1"]
 PROMPTS = "".join(f"a calm story number {i}\n" for i in range(1, 9))
 
 

@@ -19,7 +19,9 @@ from tests.helpers.testkit import another_loopback_host
 from tests.helpers.testkit.tls import self_signed_pair, server_context_from_pair
 
 KEY = "sk-network-STAYS-HOME-5e2"
-FAST = ["--no-images", "--scenes", "1", "--seed", "4", "--candidates", "1"]
+# No pictures and no book: what these tests check is the talk with the server (the book is
+# tested in test_book.py; test_openai_cli.py keeps it, to check the key never reaches it).
+FAST = ["--no-images", "--no-book", "--scenes", "1", "--seed", "4", "--candidates", "1"]
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
               "ALL_PROXY", "REQUEST_METHOD", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
