@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -29,13 +30,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.model)
 
 
+# Set when a parallel worker (pytest-xdist, `-n`) reports that its tests imported llama_cpp.
+WORKER_LOADED_LLAMA = pytest.StashKey[bool]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """The fast tier must not load llama.cpp: a test that does belongs to the `model` tier."""
+    """The fast tier must not load llama.cpp: a test that does belongs to the `model` tier.
+    With `-n`, each worker says whether it loaded it and the main process decides."""
     import sys
 
-    if session.config.getoption("markexpr", "") == "not model" and "llama_cpp" in sys.modules:
+    loaded = "llama_cpp" in sys.modules
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a worker: its tests ran here, the verdict is the main process's
+        workeroutput["llama_cpp_loaded"] = loaded
+        return
+    loaded = loaded or session.config.stash.get(WORKER_LOADED_LLAMA, False)
+    if session.config.getoption("markexpr", "") == "not model" and loaded:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nfast tier: llama_cpp was imported; mark the test that needs it @pytest.mark.model", file=sys.stderr)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker has finished (see pytest_sessionfinish)."""
+    if getattr(node, "workeroutput", {}).get("llama_cpp_loaded"):
+        node.config.stash[WORKER_LOADED_LLAMA] = True
 
 
 @pytest.fixture(scope="session")

@@ -62,10 +62,10 @@ def test_parallelism_verdicts():
 
 
 @pytest.mark.parametrize("behaviour, status, words", [
-    (testkit.Behaviour(slots=None, token_delay=0.02), PASS, "wrote both at once"),
-    (testkit.Behaviour(slots=1, when_busy="queue", token_delay=0.02), PASS, "one at a time"),
-    (testkit.Behaviour(slots=1, when_busy="interrupt", token_delay=0.02), WARN, "ended one request early"),
-    (testkit.Behaviour(slots=1, when_busy="reject", retry_after="1", token_delay=0.02), WARN, "HTTP 429"),
+    (testkit.Behaviour(slots=None, token_delay=0.01), PASS, "wrote both at once"),
+    (testkit.Behaviour(slots=1, when_busy="queue", token_delay=0.01), PASS, "one at a time"),
+    (testkit.Behaviour(slots=1, when_busy="interrupt", token_delay=0.01), WARN, "ended one request early"),
+    (testkit.Behaviour(slots=1, when_busy="reject", retry_after="1", token_delay=0.01), WARN, "HTTP 429"),
 ])
 def test_each_kind_of_server_is_told_apart(behaviour, status, words):
     with testkit.ScriptedServer(behaviour) as server:

@@ -194,7 +194,7 @@ def test_a_stalled_server_hits_the_read_timeout(server, dest):
     server.plan = ["stall:100000", "stall:0", "stall:0"]
     rec = Recorder()
     with pytest.raises(DownloadError) as failed:
-        rec.run(target_for_url(server.url()), dest, options=rec.options(read_timeout=0.3, retries=1))
+        rec.run(target_for_url(server.url()), dest, options=rec.options(read_timeout=0.15, retries=1))
     assert "timed out" in failed.value.message and "100,000 bytes received are kept" in failed.value.message
     assert len(server.file_requests()) == 2  # one retry after the attempt that made no progress
     assert server.file_requests()[1]["range"] == "bytes=100000-"  # the bytes before the stall were kept
@@ -204,7 +204,7 @@ def test_a_stalled_server_hits_the_read_timeout(server, dest):
 def test_attempts_that_make_progress_do_not_use_up_the_retries(server, dest):
     server.plan = ["stall:100000"] * 3
     rec = Recorder()
-    result = rec.run(target_for_url(server.url()), dest, options=rec.options(read_timeout=0.3, retries=1))
+    result = rec.run(target_for_url(server.url()), dest, options=rec.options(read_timeout=0.15, retries=1))
     assert [r.get("range") for r in server.file_requests()] == [None, "bytes=100000-", "bytes=200000-",
                                                                 "bytes=300000-"]
     assert result.sha256 == sha256(CONTENT)

@@ -82,10 +82,11 @@ def test_off_a_terminal_there_is_no_progress_only_the_note(runner, server, dest)
     assert result.stderr.startswith("Downloaded model.gguf (3 MB in ") and len(result.stderr.splitlines()) == 1
 
 
-def test_quiet_json_prints_one_object_and_nothing_else(runner, server, dest):
+def test_quiet_json_prints_one_object_and_nothing_else(runner, server, dest, download_waits):
     server.plan = ["500"]  # a retry notice is progress too: --quiet hides it
     result = fetch(runner, server, dest, "--json", "--quiet")
     assert result.exit_code == 0, result.stderr
+    assert download_waits == [1.0]  # there was a retry to hide
     assert result.stderr == ""
     summary = json.loads(result.stdout)
     assert {"path", "size", "sha256", "source", "seconds"} <= summary.keys()
@@ -115,11 +116,12 @@ def test_404_is_one_error_line_and_exit_5(runner, server, dest):
     assert "Traceback" not in result.stderr
 
 
-def test_500_then_200_retries_and_says_so(runner, server, dest):
+def test_500_then_200_retries_and_says_so(runner, server, dest, download_waits):
     server.plan = ["500"]
     result = fetch(runner, server, dest)
     assert result.exit_code == 0, result.stderr
     assert "dreamflow: the server answered HTTP 500; retrying in 1 s (attempt 2 of 5)" in result.stderr
+    assert download_waits == [1.0]  # and it did wait the second it said
     assert len(server.file_requests()) == 2
 
 
@@ -146,7 +148,7 @@ def test_not_enough_space_exits_8_with_needed_and_free(runner, server, dest, mon
     assert "need 70 MB (the download plus a 67 MB margin), 2 MB free" in url.stderr
 
 
-def test_a_second_concurrent_download_exits_5(runner, server, dest):
+def test_a_second_concurrent_download_exits_5(runner, server, dest, download_waits):
     server.plan = ["hold:500000"]
     first: dict = {}
 

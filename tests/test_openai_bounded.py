@@ -15,15 +15,16 @@ from dreamflow_cli.server.bounded import Bounds, Overtime, ReplyError, read_body
 from tests.helpers.testkit import Behaviour, ScriptedServer
 
 
-def _open(s: ScriptedServer, timeout: float = 5.0) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+def _open(s: ScriptedServer, timeout: float = 5.0, **payload: object
+          ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     conn = http.client.HTTPConnection(s.host, s.port, timeout=timeout)
-    conn.request("POST", "/v1/chat/completions", json.dumps({"model": "tiny-story", "stream": True}),
+    conn.request("POST", "/v1/chat/completions", json.dumps({"model": "tiny-story", "stream": True, **payload}),
                  {"Content-Type": "application/json"})
     return conn, conn.getresponse()
 
 
-def _lines(s: ScriptedServer, bounds: Bounds, limit: int | None = None) -> list[str]:
-    conn, resp = _open(s)
+def _lines(s: ScriptedServer, bounds: Bounds, limit: int | None = None, **payload: object) -> list[str]:
+    conn, resp = _open(s, **payload)
     out: list[str] = []
     try:
         for line in sse_lines(resp.read1, bounds, set_timeout=conn.sock.settimeout if conn.sock else None):
@@ -55,29 +56,37 @@ def test_a_clean_early_done_is_a_normal_end():
 
 
 def test_slow_drip_hits_the_line_clock_though_bytes_keep_coming():
-    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.1)) as s:
+    # A byte every 30 ms, well inside each read's socket timeout: only the clock between reads stops it.
+    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.03)) as s:
         started = time.monotonic()
         with pytest.raises(Overtime) as info:
-            _lines(s, Bounds(line_seconds=1.0))
-        assert 0.9 < time.monotonic() - started < 2.5
-        assert info.value.message == "sent no complete line for 1 s"
+            _lines(s, Bounds(line_seconds=0.4))
+        assert 0.36 < time.monotonic() - started < 2.5
+        assert info.value.message == "sent no complete line for 0.4 s"
 
 
 def test_the_whole_request_deadline():
     with ScriptedServer(Behaviour(reply="endless", token_delay=0.01)) as s:
         started = time.monotonic()
         with pytest.raises(Overtime, match="did not finish"):
-            _lines(s, Bounds(line_seconds=5, deadline=time.monotonic() + 1.0))
-        assert time.monotonic() - started < 2.0
+            _lines(s, Bounds(line_seconds=5, deadline=time.monotonic() + 0.3))
+        assert 0.27 < time.monotonic() - started < 2.0
 
 
 def test_pings_of_a_queued_request_are_progress():
     """llama-cpp-python --interrupt_requests False: a queued request sees ': ping' lines."""
-    with ScriptedServer(Behaviour(slots=1, when_busy="queue", token_delay=0.04, ping_interval=0.2)) as s:
-        conn_a, resp_a = _open(s)
-        time.sleep(0.1)
-        lines = _lines(s, Bounds(line_seconds=0.6))  # waits ~2 s for A: no content line for > 0.6 s
+    with ScriptedServer(Behaviour(slots=1, when_busy="queue", token_delay=0.02, ping_interval=0.05)) as s:
+        conn_a, resp_a = _open(s, max_tokens=30)  # 30 tokens, 20 ms apart: A holds the one slot ~0.6 s
+        deadline = time.monotonic() + 5
+        while s.max_active() < 1 and time.monotonic() < deadline:  # A has the slot: B will queue
+            time.sleep(0.005)
+        started = time.monotonic()
+        # B (a short reply, so the test does not wait for a whole second story) waits for A with
+        # no content line for longer than its 0.3 s line clock: only the pings keep it alive.
+        lines = _lines(s, Bounds(line_seconds=0.3), max_tokens=3)
+        waited = time.monotonic() - started  # B's silence, and its own 3 tokens (~0.06 s)
         assert any(ln.startswith(": ping") for ln in lines) and lines[-2] == "data: [DONE]"
+        assert waited > 0.45  # it really was queued past the line clock
         conn_a.close()
 
 
@@ -123,13 +132,13 @@ def test_an_error_page_of_any_size_is_cut_to_what_explains_it():
 
 
 def test_a_whole_body_dripped_slowly_hits_its_deadline():
-    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.1)) as s:
+    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.03)) as s:
         conn, resp = _open(s)
         started = time.monotonic()
         with pytest.raises(Overtime) as info:
-            read_body(resp.read1, seconds=1.0, set_timeout=conn.sock.settimeout if conn.sock else None)
+            read_body(resp.read1, seconds=0.4, set_timeout=conn.sock.settimeout if conn.sock else None)
         conn.close()
-    assert info.value.whole and 0.9 < time.monotonic() - started < 2.5
+    assert info.value.whole and 0.36 < time.monotonic() - started < 2.5
 
 
 def test_the_deadline_can_start_late_and_a_silent_read_times_out_by_the_socket():
@@ -142,10 +151,10 @@ def test_the_deadline_can_start_late_and_a_silent_read_times_out_by_the_socket()
         with pytest.raises(Overtime) as info:
             for line in sse_lines(resp.read1, bounds, set_timeout=conn.sock.settimeout if conn.sock else None):
                 if "content" in line and bounds.deadline is None:
-                    bounds.deadline = time.monotonic() + 0.5
+                    bounds.deadline = time.monotonic() + 0.2
         conn.close()
     assert info.value.whole and time.monotonic() - started < 2.0
-    with ScriptedServer(Behaviour(reply="hang", hang_seconds=3)) as s:
+    with ScriptedServer(Behaviour(reply="hang", hang_seconds=3)) as s:  # a daemon thread: nobody waits it out
         conn = http.client.HTTPConnection(s.host, s.port, timeout=5)
         conn.request("POST", "/v1/chat/completions", "{}")
         # a server that has not even answered: the reads below never see a byte
@@ -153,6 +162,6 @@ def test_the_deadline_can_start_late_and_a_silent_read_times_out_by_the_socket()
         raw = conn.sock.makefile("rb")
         started = time.monotonic()
         with pytest.raises(Overtime) as info:
-            list(sse_lines(raw.read1, Bounds(line_seconds=0.4), set_timeout=conn.sock.settimeout))
+            list(sse_lines(raw.read1, Bounds(line_seconds=0.2), set_timeout=conn.sock.settimeout))
         conn.close()
-    assert not info.value.whole and "0.4 s" in info.value.message and time.monotonic() - started < 1.5
+    assert not info.value.whole and "0.2 s" in info.value.message and 0.18 < time.monotonic() - started < 1.5

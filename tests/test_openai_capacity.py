@@ -184,7 +184,7 @@ def test_acquire_waits_for_room_and_wakes_on_release():
     got: list[object] = []
     waiter = threading.Thread(target=lambda: got.append(pool.acquire()))
     waiter.start()
-    waiter.join(0.3)
+    waiter.join(0.1)  # an acquire that did not wait would be back in microseconds
     assert waiter.is_alive() and got == []  # no room: it waits
     pool.release(e, t, Outcome.CLEAN)
     waiter.join(5)
@@ -204,7 +204,7 @@ def test_close_wakes_a_waiting_acquire():
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    waiter.join(0.2)
+    waiter.join(0.1)
     pool.close()
     waiter.join(5)
     assert not waiter.is_alive() and len(errors) == 1

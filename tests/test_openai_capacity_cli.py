@@ -14,7 +14,9 @@ from tests.helpers.cli import invoke
 from tests.helpers.testkit import Behaviour, ScriptedServer
 
 KEY = "sk-capacity-NEVER-SHOWN-3d9"
-FAST = ["--no-images", "--scenes", "1", "--seed", "4", "--candidates", "1"]
+# No pictures and no book: what these tests check is the talk with the server (the book is
+# tested in test_book.py; test_openai_cli.py keeps it, to check the key never reaches it).
+FAST = ["--no-images", "--no-book", "--scenes", "1", "--seed", "4", "--candidates", "1"]
 PROMPTS = "".join(f"a calm story number {i}\n" for i in range(1, 9))
 
 
@@ -40,7 +42,7 @@ def _learned(stderr: str) -> list[str]:
 
 def test_a_server_that_interrupts_writes_every_story_and_says_so_once(runner, isolated):
     """llama-cpp-python's default: 1 of 8 before issue 25. Not one counted retry is allowed."""
-    with ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.004)) as server:
+    with ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.002)) as server:
         result = _batch(runner, isolated, server, retries="0")
         seen = server.settled()
     assert result.exit_code == 0, result.stderr
@@ -61,7 +63,7 @@ def test_a_server_that_interrupts_writes_every_story_and_says_so_once(runner, is
 
 
 def test_a_server_that_queues_keeps_its_two_stories_in_flight(runner, isolated):
-    with ScriptedServer(Behaviour(slots=1, when_busy="queue", token_delay=0.002)) as server:
+    with ScriptedServer(Behaviour(slots=1, when_busy="queue", token_delay=0.001)) as server:
         result = _batch(runner, isolated, server)
         seen = server.settled()
     assert result.exit_code == 0, result.stderr
@@ -71,7 +73,7 @@ def test_a_server_that_queues_keeps_its_two_stories_in_flight(runner, isolated):
 
 
 def test_a_server_that_turns_requests_away_gets_fewer_at_once(runner, isolated):
-    behaviour = Behaviour(slots=1, when_busy="reject", busy_status=429, retry_after="0", token_delay=0.004)
+    behaviour = Behaviour(slots=1, when_busy="reject", busy_status=429, retry_after="0", token_delay=0.002)
     with ScriptedServer(behaviour) as server:
         result = _batch(runner, isolated, server, retries="0")
         seen = server.settled()
@@ -98,8 +100,8 @@ def _kill_after(server: ScriptedServer, finished: int) -> threading.Thread:
 
 
 def test_two_interrupting_servers_one_killed_mid_batch_write_each_story_once(runner, isolated):
-    with ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.004)) as doomed, \
-            ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.004)) as survivor:
+    with ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.002)) as doomed, \
+            ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.002)) as survivor:
         killer = _kill_after(doomed, 2)
         result = _batch(runner, isolated, doomed, survivor)
         killer.join(5)

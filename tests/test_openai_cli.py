@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dreamflow_cli.server import backend as server_backend
 from tests.helpers.cli import invoke
 from tests.helpers.scripted_server import ScriptedServer
 
@@ -78,7 +79,8 @@ def test_missing_url_is_a_usage_error(runner):
     assert result.exit_code == 2 and "--base-url" in result.stderr
 
 
-def test_a_failing_story_fails_alone_and_the_batch_goes_on(runner, isolated):
+def test_a_failing_story_fails_alone_and_the_batch_goes_on(runner, isolated, monkeypatch):
+    monkeypatch.setattr(server_backend, "BACKOFF_SECONDS", 0.02)  # the pauses are waited, only shorter
     prompts = isolated / "prompts.txt"
     prompts.write_text("a sleepy dragon\na brave owl\na calm sea\n", encoding="utf-8")
     with ScriptedServer() as server:

@@ -12,6 +12,7 @@ import pytest
 from dreamflow_cli.backend.seam import Prompt
 from dreamflow_cli.settings.load import load_settings
 from dreamflow_cli.errors import ConfigError, DreamflowError, ModelError, UsageError
+from dreamflow_cli.server import backend as server_backend
 from dreamflow_cli.server.backend import open_openai_backend
 from tests.helpers.scripted_server import STORY_WORDS, ScriptedServer
 
@@ -120,15 +121,19 @@ def test_404_at_chat_time_is_not_retried(server):
 
 
 def test_500_fails_after_bounded_retries(server):
-    backend = _open(server, server_retries=2)
+    pauses: list[float] = []
+    backend = _open(server, server_retries=2, pauses=pauses)
     server.script.mode = "500"
     with pytest.raises(ModelError) as info:
         backend.generate(PROMPT, max_tokens=50, sampling=SAMPLING, seed=1)
     assert "after 3 attempts" in info.value.message and "HTTP 500" in info.value.message
     assert len(server.chat_requests()) == 3
+    assert pauses == [server_backend.BACKOFF_SECONDS, 2 * server_backend.BACKOFF_SECONDS]  # backing off
 
 
-def test_one_500_then_the_same_server_recovers(server):
+def test_one_500_then_the_same_server_recovers(server, monkeypatch):
+    # The backoff is really waited here (the backend's own sleep), made short for the test.
+    monkeypatch.setattr(server_backend, "BACKOFF_SECONDS", 0.05)
     notices: list[str] = []
     backend = _open(server, notices=notices)
     server.script.mode, server.script.fail_times = "500", 1

@@ -46,21 +46,21 @@ def test_an_endless_stream_stops_at_the_story_budget():
 
 
 def test_a_slow_drip_hits_the_silence_clock():
-    """A byte every 50 ms: the socket never times out, but no line completes within 1 s."""
-    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.05)) as server:
+    """A byte every 20 ms: the socket never times out, but no line completes within 0.4 s."""
+    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.02)) as server:
         started = time.monotonic()
-        message = _fails(_backend(server, timeout=1.0))
-    assert "sent no complete line for 1 s" in message and time.monotonic() - started < 4
+        message = _fails(_backend(server, timeout=0.4))
+    assert "sent no complete line for 0.4 s" in message and time.monotonic() - started < 4
 
 
 def test_a_drip_fast_enough_for_every_line_hits_the_whole_reply_deadline(monkeypatch):
-    """Lines complete every ~0.3 s (each under the 1 s silence clock), yet the story would never
-    end: the deadline counted from the first token stops it (here 1 s: max(server_timeout,
+    """Lines complete every ~0.2 s (each under the 0.6 s silence clock), yet the story would never
+    end: the deadline counted from the first token stops it (here 0.6 s: max(server_timeout,
     tokens x SECONDS_PER_TOKEN) with the per-token allowance made tiny for the test)."""
     monkeypatch.setattr(server_backend, "SECONDS_PER_TOKEN", 0.001)
-    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.003)) as server:
+    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.002)) as server:
         started = time.monotonic()
-        message = _fails(_backend(server, timeout=1.0))
+        message = _fails(_backend(server, timeout=0.6))
     assert "did not finish the story in time" in message and "server_timeout" in message
     assert time.monotonic() - started < 5
 
@@ -99,11 +99,11 @@ def test_a_huge_error_page_is_read_only_as_far_as_it_explains_itself():
 
 
 def test_the_cli_says_a_drip_in_one_line(runner, isolated):
-    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.05)) as server:
+    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.02)) as server:
         result = invoke(runner, "generate", "a calm sea", "--backend", "openai", "--base-url", server.url,
                         "--no-images", "--scenes", "1", "--out", "out",
-                        env={"DREAMFLOW_SERVER_TIMEOUT": "1", "DREAMFLOW_SERVER_RETRIES": "0"})
+                        env={"DREAMFLOW_SERVER_TIMEOUT": "0.4", "DREAMFLOW_SERVER_RETRIES": "0"})
     assert result.exit_code == 3 and result.stdout == ""
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1 and "sent no complete line for 1 s" in errors[0]
+    assert len(errors) == 1 and "sent no complete line for 0.4 s" in errors[0]
     assert not list((isolated / "out").glob("*"))

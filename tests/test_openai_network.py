@@ -7,17 +7,21 @@ the test proxy resolves, since dreamflow reaches loopback servers directly."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from dreamflow_cli.server import backend as server_backend
 from tests.helpers.cli import invoke
 from tests.helpers.testkit import PROXIED_HOST, Behaviour, ForwardingProxy, LocalCA, ScriptedServer
 from tests.helpers.testkit import another_loopback_host
 from tests.helpers.testkit.tls import self_signed_pair, server_context_from_pair
 
 KEY = "sk-network-STAYS-HOME-5e2"
-FAST = ["--no-images", "--scenes", "1", "--seed", "4", "--candidates", "1"]
+# No pictures and no book: what these tests check is the talk with the server (the book is
+# tested in test_book.py; test_openai_cli.py keeps it, to check the key never reaches it).
+FAST = ["--no-images", "--no-book", "--scenes", "1", "--seed", "4", "--candidates", "1"]
 PROXY_VARS = ("http_proxy", "https_proxy", "no_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
               "ALL_PROXY", "REQUEST_METHOD", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
@@ -196,19 +200,36 @@ def test_a_post_redirected_with_302_is_not_turned_into_a_get(runner):
 
 # --- the model list honours Retry-After ---------------------------------------------------------
 
-def test_the_model_list_waits_out_a_short_retry_after_once(runner):
+@pytest.fixture
+def probe_waits(monkeypatch) -> list[float]:
+    """The waits the model list asks for (its Retry-After), recorded; each is then slept for
+    20 ms only, so the asking again still comes after a real pause."""
+    waits: list[float] = []
+    real = server_backend.probe
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(0.02)
+
+    monkeypatch.setattr(server_backend, "probe", lambda client, endpoints: real(client, endpoints, sleep=wait))
+    return waits
+
+
+def test_the_model_list_waits_out_a_short_retry_after_once(runner, probe_waits):
     with ScriptedServer(Behaviour(models_reply="503", retry_after="1", models_fail_times=1)) as server:
         result = _generate(runner, server.url)
         gets = [s for s in server.seen if s.method == "GET"]
     assert result.exit_code == 0, result.stderr
-    assert len(gets) == 2 and gets[1].arrived - gets[0].arrived >= 0.9
+    assert probe_waits == [1.0]  # the server's Retry-After, waited once
+    assert len(gets) == 2 and gets[1].arrived - gets[0].arrived >= 0.015
 
 
-def test_a_model_list_that_stays_busy_is_said_plainly(runner):
+def test_a_model_list_that_stays_busy_is_said_plainly(runner, probe_waits):
     with ScriptedServer(Behaviour(models_reply="429", retry_after="1")) as server:
         result = _generate(runner, server.url)
         gets = [s for s in server.seen if s.method == "GET"]
     assert result.exit_code == 3 and len(gets) == 2  # waited once, asked once more, no more
+    assert probe_waits == [1.0]
     assert "HTTP 429" in result.stderr
 
 

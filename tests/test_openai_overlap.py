@@ -59,11 +59,11 @@ def test_failures_and_short_replies_are_unknown():
 
 
 @pytest.mark.parametrize("behaviour, kind", [
-    (Behaviour(slots=None, token_delay=0.02), "overlaps"),
-    (Behaviour(slots=2, when_busy="queue", token_delay=0.02), "overlaps"),
-    (Behaviour(slots=1, when_busy="queue", token_delay=0.02), "waits"),
-    (Behaviour(slots=1, when_busy="interrupt", token_delay=0.02), "cuts"),
-    (Behaviour(slots=1, when_busy="reject", retry_after="1", token_delay=0.02), "turns-away"),
+    (Behaviour(slots=None, token_delay=0.01), "overlaps"),
+    (Behaviour(slots=2, when_busy="queue", token_delay=0.01), "overlaps"),
+    (Behaviour(slots=1, when_busy="queue", token_delay=0.01), "waits"),
+    (Behaviour(slots=1, when_busy="interrupt", token_delay=0.01), "cuts"),
+    (Behaviour(slots=1, when_busy="reject", retry_after="1", token_delay=0.01), "turns-away"),
 ])
 def test_measured_against_each_kind_of_server(behaviour, kind):
     with ScriptedServer(behaviour) as s:

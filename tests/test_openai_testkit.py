@@ -20,7 +20,7 @@ KEY = "sk-test-NEVER-LEAVE-HOME-41"
 SHORT = tuple("Mia yawned and the moon smiled down at the sleepy garden as owls hooted softly".split())
 
 
-def _two_at_once(server: ScriptedServer, gap: float = 0.15, **kw) -> tuple:
+def _two_at_once(server: ScriptedServer, gap: float = 0.05, **kw) -> tuple:
     """A starts; B is sent ``gap`` s after A's headers arrived."""
     results: dict[str, object] = {}
     a_started = threading.Event()
@@ -38,7 +38,8 @@ def _two_at_once(server: ScriptedServer, gap: float = 0.15, **kw) -> tuple:
 # --- capacity models ----------------------------------------------------------------------
 
 def test_interrupt_mode_cuts_the_first_like_llama_cpp_python():
-    with ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.05, words=SHORT)) as s:
+    # A streams for ~0.3 s (16 words, 20 ms apart); B arrives 50 ms into it.
+    with ScriptedServer(Behaviour(slots=1, when_busy="interrupt", token_delay=0.02, words=SHORT)) as s:
         a, b, _ = _two_at_once(s)
         assert a.status == 200 and a.done and a.finish_reasons == [] and a.error is None
         assert 0 < len(a.contents) < len(s.behaviour.words)  # cut part-way, cleanly
@@ -48,7 +49,8 @@ def test_interrupt_mode_cuts_the_first_like_llama_cpp_python():
 
 
 def test_queue_mode_makes_the_second_wait_with_its_headers_sent_at_once():
-    with ScriptedServer(Behaviour(slots=1, when_busy="queue", token_delay=0.03, ping_interval=0.1, words=SHORT)) as s:
+    with ScriptedServer(Behaviour(slots=1, when_busy="queue", token_delay=0.015, ping_interval=0.03,
+                                  words=SHORT)) as s:
         a, b, b_sent = _two_at_once(s)
         assert a.finish_reasons == ["stop"] and b.finish_reasons == ["stop"]
         first_b = next(t for t, ln in zip(b.times, b.lines) if b'"content"' in ln)
@@ -58,7 +60,7 @@ def test_queue_mode_makes_the_second_wait_with_its_headers_sent_at_once():
 
 
 def test_no_slot_limit_overlaps():
-    with ScriptedServer(Behaviour(slots=None, token_delay=0.03, words=SHORT)) as s:
+    with ScriptedServer(Behaviour(slots=None, token_delay=0.02, words=SHORT)) as s:
         a, b, _ = _two_at_once(s)
         assert a.finish_reasons == ["stop"] == b.finish_reasons
         assert s.max_active() == 2
@@ -66,7 +68,7 @@ def test_no_slot_limit_overlaps():
 
 
 def test_reject_mode_answers_429_with_retry_after():
-    with ScriptedServer(Behaviour(slots=1, when_busy="reject", retry_after="3", token_delay=0.05, words=SHORT)) as s:
+    with ScriptedServer(Behaviour(slots=1, when_busy="reject", retry_after="3", token_delay=0.02, words=SHORT)) as s:
         a, b, _ = _two_at_once(s)
         assert a.finish_reasons == ["stop"]
         assert b.status == 429 and b.headers["retry-after"] == "3"
@@ -95,14 +97,14 @@ def test_fail_times_limits_a_reply_to_the_first_requests():
 
 
 def test_endless_stream_never_finishes_and_stops_when_the_client_hangs_up():
-    with ScriptedServer(Behaviour(reply="endless", token_delay=0.001)) as s:
+    with ScriptedServer(Behaviour(reply="endless")) as s:  # no delay: as fast as it can
         got = chat(s.host, s.port, max_tokens=5, max_lines=2000)
         assert len(got.contents) >= 900 and got.finish_reasons == []  # far past max_tokens=5
         assert s.settled()[0].outcome == "client-gone"
 
 
 def test_drip_sends_one_byte_at_a_time():
-    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.1)) as s:
+    with ScriptedServer(Behaviour(reply="drip", drip_interval=0.05)) as s:
         conn = connect(s.host, s.port, timeout=0.5)  # a silence timeout longer than the drip
         conn.request("POST", "/v1/chat/completions", json.dumps({"model": "tiny-story", "stream": True}))
         resp = conn.getresponse()
@@ -112,7 +114,7 @@ def test_drip_sends_one_byte_at_a_time():
         got = resp.read1(100)
         assert len(got) == 1  # then single bytes…
         resp.read1(100)
-        assert 0.05 < time.monotonic() - started < 0.5  # …each after a pause shorter than the timeout
+        assert 0.025 < time.monotonic() - started < 0.5  # …each after a pause shorter than the timeout
         conn.close()
 
 
@@ -202,7 +204,7 @@ def test_a_single_self_signed_certificate_works_as_the_bundle(tmp_path):
 # --- the proxy ------------------------------------------------------------------------------
 
 def test_proxy_forwards_absolute_uri_requests_and_streams():
-    with ScriptedServer(Behaviour(token_delay=0.01)) as s, ForwardingProxy() as proxy:
+    with ScriptedServer(Behaviour(token_delay=0.002)) as s, ForwardingProxy() as proxy:
         conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=5)
         conn.request("POST", s.url + "/chat/completions", json.dumps({"model": "tiny-story", "stream": True}),
                      {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})

@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from dreamflow_cli.download.target import DownloadOptions
+
 
 def gguf_bytes(size: int = 3 * 1024 * 1024 + 123, seed: int = 1) -> bytes:
     """A GGUF-headed file (magic, version 3) of random bytes: the tests never load it."""
@@ -50,7 +52,7 @@ class FileServer:
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01},
                                         daemon=True)
 
     @property
@@ -170,3 +172,17 @@ def server():
 @pytest.fixture
 def dest(tmp_path: Path) -> Path:
     return tmp_path / "models"
+
+
+@pytest.fixture
+def download_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """For downloads the CLI starts: the waits between attempts are recorded instead of slept,
+    and a second download of a file that is being downloaded gives up after 0.2 s, not 2 s."""
+    waits: list[float] = []
+    real = DownloadOptions.from_env.__func__  # type: ignore[attr-defined]
+
+    def from_env(cls: type[DownloadOptions], env: object = None, **overrides: object) -> DownloadOptions:
+        return real(cls, env, **{"sleep": waits.append, "lock_wait": 0.2, **overrides})
+
+    monkeypatch.setattr(DownloadOptions, "from_env", classmethod(from_env))
+    return waits

@@ -161,7 +161,7 @@ class ScriptedServer:
         handler = type("BoundHandler", (Handler,), {"script": self.script})
         self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01},
                                        daemon=True)  # shutdown() waits up to one poll
 
     @property

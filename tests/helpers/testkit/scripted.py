@@ -264,9 +264,19 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._start_stream()  # headers at once, as sse-starlette sends them, then wait for a slot
             self._wait_for_slot()
+        self._holding_slot = True
         try:
             return self._generate(mode, payload)
         finally:
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        """Give the generation slot back (once). A finished reply gives it back before its last
+        events go out, as a server frees its slot when generation ends: a client that sends its
+        next request on reading [DONE] must not find the slot still taken by a race."""
+        if getattr(self, "_holding_slot", False):
+            self._holding_slot = False
+            slots = self.owner.slots
             with slots.cond:
                 slots.active -= 1
                 slots.cond.notify_all()
@@ -357,6 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
             if b.token_delay:
                 time.sleep(b.token_delay)
         finish = "length" if sent >= budget else "stop"
+        self._free_slot()
         self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if (payload.get("stream_options") or {}).get("include_usage"):
             self._event({"choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": sent,
