@@ -103,8 +103,13 @@ class _Pages:
     """One reportlab canvas and the page count; each picture embedded once however often shown."""
 
     def __init__(self, title: str, name: str | None):
+        from reportlab import rl_config
         from reportlab.lib.pagesizes import A4
         from reportlab.pdfgen.canvas import Canvas
+
+        # Binary streams, not ASCII85 text: reportlab encodes ASCII85 in pure Python, the largest
+        # cost of a book, and it makes every picture 25% larger. Every PDF reader takes binary.
+        rl_config.useA85 = 0
 
         self.buffer = io.BytesIO()
         # initialFontName: otherwise every page names Helvetica, a font that is not embedded.
