@@ -430,7 +430,10 @@ def resolve(name: str) -> str:
     path = Path(name).expanduser()
     if path.is_file():
         return str(path)
-    cached = CACHE_DIR / (find_entry(name).filename if find_entry(name) else name)
+    # A file name stays that file (a catalog entry is also found by its converted form's name, and
+    # its ``filename`` is the download's: the Q8_0's name must not come back as the Q4_1).
+    entry = None if name.endswith(".gguf") else find_entry(name)
+    cached = CACHE_DIR / (entry.filename if entry else name)
     return str(cached) if cached.is_file() else name
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,13 @@ pytest_plugins = ["tests.helpers.download_server"]
 
 # Tests that use the real model are the `model` tier whether or not they say so.
 MODEL_FIXTURES = {"test_model", "converted_model", "models_dir", "test_voice", "voice_models_dir"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's workers run with SIGINT ignored, and an ignored signal stays ignored in every
+    # program they start: the Ctrl-C tests need what a terminal gives a program, Python's own handler.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
