@@ -1,7 +1,7 @@
 """A stand-in for model/quantize_child.py: the same protocol, no llama.cpp. Its output is a
 function of the source's bytes (``converted``), so a test can pin its size and sha256 as the
 catalog pins the real Q8_0. ``FAKE_QUANTIZE`` (inherited from the test) picks a misbehaviour:
-ok, slow (a second per tensor: time to interrupt), input, disk, abort, crash, not-gguf, package."""
+ok, slow (a tenth of a second per tensor: time to interrupt), input, disk, abort, crash, not-gguf, package."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def main() -> int:
             print(f"[{k + 1:4d}/{TENSORS:4d}] a llama.cpp log line that is not JSON")  # free text is ignored
             send({"done": k + 1, "total": TENSORS})
             if mode == "slow":
-                time.sleep(1.0)
+                time.sleep(0.1)
             if k == 2 and mode == "abort":
                 os.abort()
             if k == 2 and mode == "crash":
