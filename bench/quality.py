@@ -637,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- issue 23: reading level, saved characters and sequels (a separate set and measures) ---------
 # Run with the rest, or alone with `--only sequels`. Measured on the saved stories:
-# - reading level: textstat's grade (ARI) and words per sentence inside the age band's range
+# - reading level: the ARI grade (textstat's counts, story/readability.py) and words per sentence inside the age band's range
 #   (dreamflow_cli/story/readability.py), for the 32 prompts above;
 # - saved characters (`--with`): every character's name in the saved story, and in the model's own
 #   words (without the opening and recap dreamflow writes, which always name them); no saved name

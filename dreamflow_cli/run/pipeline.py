@@ -23,7 +23,6 @@ from dreamflow_cli.run.monitor import Watch
 from dreamflow_cli.run.setup import RunPlan, StoryPlan, story_id
 from dreamflow_cli.story.composer import Composed, compose
 from dreamflow_cli.story.note import story_metadata
-from dreamflow_cli.story.readability import warm_up
 from dreamflow_cli.story.request import StoryRequest
 from dreamflow_cli.story.scenes import slugify
 from dreamflow_cli.story.text import Story
@@ -147,7 +146,6 @@ def _compose(plan: StoryPlan, backend: Backend | None, watch: Watch,
              verbose: bool) -> tuple[Composed, dict[str, Any], float]:
     """The kept draft, the backend's record for story.json and its load time."""
     own = backend is None
-    warm_up()  # the reading-level library loads while the model does (story/readability.py)
     if backend is None:
         watch.phase("loading model")
         backend = open_backend(plan.run, verbose=verbose, on_warning=watch.on_warning)

@@ -6,15 +6,16 @@ and words per sentence) and **words per sentence**. The judge (checks.judge) pre
 the age band's range and penalises ones far outside it (:func:`penalty`); story.json records both
 numbers and the range (README, "Reading level").
 
-Why ARI and not Flesch-Kincaid: textstat counts syllables for English with NLTK's CMU dictionary,
-which it downloads from the internet on first use (and fails without one); dreamflow runs offline,
-so it uses textstat's character-based formulas only, which need no download.
+Why ARI and not Flesch-Kincaid: syllable counts need a pronouncing dictionary (textstat fetches
+NLTK's CMU dictionary from the internet on first use); dreamflow runs offline, so it uses the
+character-based formula. The three counts are textstat's own definitions, written out here: textstat
+imports NLTK, 32 MB of memory and ~0.4 s for three regular expressions (tests/test_readability.py
+checks the numbers against textstat's, which stays a test dependency).
 """
 
 from __future__ import annotations
 
-import functools
-import threading
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,24 +82,21 @@ class Reading:
                 "words": self.words}
 
 
-@functools.lru_cache(maxsize=1)
-def _textstat() -> Any:
-    # Imported on the first measurement, not for --help: textstat imports NLTK (about a second).
-    import textstat
-
-    return textstat
-
-
-def warm_up() -> None:
-    """Start importing textstat in the background (once), so the first draft's judgement does not
-    wait for it: the import is mostly reading files (NLTK, numpy), which overlaps the model's load."""
-    global _warming
-    if _warming is None:
-        _warming = threading.Thread(target=_textstat, name="dreamflow-textstat", daemon=True)
-        _warming.start()
+# textstat's definitions: a word is a whitespace-separated token once punctuation is removed
+# (apostrophes of contractions kept); a sentence is a run up to . ! or ?, and runs of two words or
+# fewer do not count as sentences; characters are everything but whitespace.
+_SENTENCE = re.compile(r"\b[^.!?]+[.!?]*")
+_APOSTROPHE_NOT_CONTRACTION = re.compile(r"'(?![tsd]|ve|ll|re)")
+_PUNCTUATION = re.compile(r"[^\w\s']")
 
 
-_warming: threading.Thread | None = None
+def _words(text: str) -> int:
+    return len(_PUNCTUATION.sub("", _APOSTROPHE_NOT_CONTRACTION.sub("", text)).split())
+
+
+def _sentences(text: str) -> int:
+    runs = _SENTENCE.findall(text)
+    return max(1, len(runs) - sum(_words(run) <= 2 for run in runs)) if text else 0
 
 
 def measure(text: str) -> Reading:
@@ -106,9 +104,12 @@ def measure(text: str) -> Reading:
     flat = " ".join(text.split())
     if not flat:
         return Reading(0.0, 0.0, 0)
-    ts = _textstat()
-    return Reading(float(ts.automated_readability_index(flat)), float(ts.words_per_sentence(flat)),
-                   int(ts.lexicon_count(flat)))
+    words = _words(flat)
+    per_sentence = words / _sentences(flat)
+    tokens = len(flat.split())  # characters per word counts punctuation-only tokens as words
+    per_word = len(re.sub(r"\s", "", flat)) / tokens
+    grade = 4.71 * per_word + 0.5 * per_sentence - 21.43 if per_word and per_sentence else 0.0
+    return Reading(grade, per_sentence, words)
 
 
 def distance(reading: Reading, band: Band) -> tuple[float, float]:
