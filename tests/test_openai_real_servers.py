@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +20,7 @@ from dreamflow_cli.doctor.checks import PASS, WARN
 from dreamflow_cli.server.doctor import endpoint_checks
 from dreamflow_cli.settings.load import load_settings
 from tests.helpers.cli import invoke
-from tests.helpers.llama_server import LlamaServer
+from tests.helpers.llama_server import LlamaServer, batch_losing_a_server, json_lines
 
 pytestmark = pytest.mark.model
 
@@ -43,10 +42,6 @@ def queueing_server(test_model: Path, tmp_path_factory: pytest.TempPathFactory) 
         yield server
 
 
-def _records(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
 def _metas(out: Path) -> list[dict]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/story.json")]
 
@@ -58,7 +53,7 @@ def test_a_batch_on_one_default_server_writes_every_story(runner, default_server
                     default_server.url, "--seed", "5", "--json", "--out", str(tmp_path / "out"), *STORY,
                     env={"DREAMFLOW_SERVER_RETRIES": "0"})  # not one counted retry is allowed
     assert result.exit_code == 0, result.stderr
-    records = _records(result.stdout)
+    records = json_lines(result.stdout)
     assert sorted(r["index"] for r in records) == list(range(1, 9)) and {r["status"] for r in records} == {"ok"}
     learned = [line for line in result.stderr.splitlines() if "at a time" in line]
     assert learned == [f"Warning: server {default_server.address} writes one story at a time; using 1 slot"]
@@ -77,18 +72,9 @@ def test_two_default_servers_one_killed_mid_batch_write_each_story_once(default_
     cmd = [sys.executable, "-m", "dreamflow_cli", "generate", "--prompts-file", str(prompts), "--backend", "openai",
            "--base-url", doomed.url, "--base-url", default_server.url, "--seed", "9", "--json", "--out", str(out),
            *STORY]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # the first story is done: kill one server mid-batch
-        doomed.stop()
-        rest, stderr = proc.communicate(timeout=600)
-    finally:
-        doomed.stop()
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, stderr
-    records = _records(first + rest)
+    stdout, stderr, code = batch_losing_a_server(cmd, env, doomed, timeout=600)
+    assert code == 0, stderr
+    records = json_lines(stdout)
     assert sorted(r["index"] for r in records) == list(range(1, 9)) and {r["status"] for r in records} == {"ok"}
     metas = _metas(out)
     assert len(metas) == 8 and len({m["story_id"] for m in metas}) == 8

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from tests.helpers.cli import folder_entries, invoke
-from tests.helpers.llama_server import LlamaServer
+from tests.helpers.llama_server import LlamaServer, batch_losing_a_server, json_lines
 
 KEY = "sk-live-NEVER-PRINT-5c1d"
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +43,6 @@ def llama_servers(test_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def _written_text(root: Path) -> str:
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in root.rglob("*") if p.is_file())
-
-
-def _records(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 def test_one_story_end_to_end_same_shape_as_local(runner, llama_servers, models_dir, tmp_path):
@@ -84,7 +80,7 @@ def test_batch_over_two_servers_in_parallel(runner, llama_servers, tmp_path):
                     "--base-url", llama_servers[0].url, "--base-url", llama_servers[1].url, "--parallel", "2",
                     "--seed", "5", "--json", "--out", str(out), *STORY, env={"DREAMFLOW_API_KEY": KEY})
     assert result.exit_code == 0, result.stderr
-    records = _records(result.stdout)
+    records = json_lines(result.stdout)
     assert sorted(r["index"] for r in records) == [1, 2, 3, 4]
     assert sorted(r["line"] for r in records) == [1, 2, 3, 4]
     assert all(r["status"] == "ok" for r in records)
@@ -107,25 +103,16 @@ def test_a_server_killed_mid_batch(llama_servers, test_model, tmp_path):
     cmd = [sys.executable, "-m", "dreamflow_cli", "generate", "--prompts-file", str(prompts), "--backend", "openai",
            "--base-url", doomed.url, "--base-url", survivor.url, "--parallel", "2", "--seed", "9", "--json",
            "--out", str(out), *STORY]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()  # the first story is done: stop one server mid-batch
-        doomed.stop()
-        rest, stderr = proc.communicate(timeout=300)
-    finally:
-        doomed.stop()
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, stderr
-    records = _records(first + rest)
+    stdout, stderr, code = batch_losing_a_server(cmd, env, doomed, timeout=300)
+    assert code == 0, stderr
+    records = json_lines(stdout)
     assert sorted(r["index"] for r in records) == [1, 2, 3, 4, 5, 6]
     assert all(r["status"] == "ok" for r in records)
     metas = [json.loads(p.read_text(encoding="utf-8")) for p in out.glob("*/story.json")]
     assert len(metas) == 6 and len({m["story_id"] for m in metas}) == 6
     assert sorted(m["batch_line"] for m in metas) == [1, 2, 3, 4, 5, 6]
     assert [p.name for p in out.iterdir() if p.is_dir() and not (p / "story.json").is_file()] == []  # no half-written folder
-    assert KEY not in first + rest + stderr + _written_text(out)
+    assert KEY not in stdout + stderr + _written_text(out)
 
 
 def test_ctrl_c_keeps_finished_stories_and_stops_at_once(llama_servers, tmp_path):
@@ -147,7 +134,7 @@ def test_ctrl_c_keeps_finished_stories_and_stops_at_once(llama_servers, tmp_path
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, stderr
-    records = _records(first + rest)
+    records = json_lines(first + rest)
     assert records and all(r["status"] == "ok" for r in records)
     kept = folder_entries(out)
     assert kept == sorted(Path(r["story_dir"]).name for r in records)  # finished ones only, nothing half-written

@@ -8,6 +8,7 @@ makes a second request wait instead.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -59,3 +60,25 @@ class LlamaServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def json_lines(stdout: str) -> list[dict]:
+    """The records of a `generate --json` batch, one per line."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def batch_losing_a_server(cmd: list[str], env: dict[str, str], doomed: LlamaServer,
+                          timeout: float) -> tuple[str, str, int]:
+    """Run a batch (``cmd``, with --json) and stop ``doomed`` as soon as the first story is
+    reported, mid-batch. Returns the batch's stdout, stderr and exit code."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        doomed.stop()
+        rest, stderr = proc.communicate(timeout=timeout)
+    finally:
+        doomed.stop()
+        if proc.poll() is None:
+            proc.kill()
+    return first + rest, stderr, proc.returncode
